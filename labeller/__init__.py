@@ -1,0 +1,6 @@
+"""labeller: caption event-camera recordings with vision-language models on Celery workers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

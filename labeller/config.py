@@ -1,0 +1,244 @@
+"""Settings: one typed object, loaded at the edge (CLI, worker start), passed down in pieces.
+
+Precedence, highest first: explicit overrides (CLI flags), `LABELLER_*` environment variables,
+the YAML file, the defaults below. API keys never appear here: a provider names the environment
+variable that holds its key (`api_key_env`), and only the process that builds the client reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from labeller.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PROMPT",
+    "JobSpec",
+    "ProviderSettings",
+    "Settings",
+    "load_settings",
+]
+
+#: Environment variable naming the YAML file a worker process loads.
+CONFIG_ENV = "LABELLER_CONFIG"
+
+DEFAULT_PROMPT = (
+    "This image is a pseudo-frame rendered from an event camera: bright orange pixels are "
+    "brightness increases (ON events), blue pixels are decreases (OFF events), dark pixels saw "
+    "no change. In one or two sentences, describe the moving objects and the motion."
+)
+
+
+class ProviderSettings(BaseModel):
+    """One route to a VLM: a wire format, a model, an endpoint and the env var of its key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Short name; also the Celery queue suffix (`vlm.<name>`).
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    #: Wire format. `openai` also serves OpenAI-compatible servers (vLLM, Ollama, LM Studio).
+    kind: Literal["openai"] = "openai"
+    model: str
+    base_url: str = "https://api.openai.com/v1"
+    #: Name of the environment variable holding the key; None for servers without auth.
+    api_key_env: str | None = "OPENAI_API_KEY"
+    #: Share of new frames routed here; weights need not sum to 1.
+    weight: float = Field(default=1.0, ge=0.0)
+    #: Requests per minute allowed across every worker on every node; None = unlimited.
+    rpm: int | None = Field(default=None, gt=0)
+    #: Bound on one HTTP call; far below the broker's visibility timeout.
+    timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+    #: Providers to try, in order, when this one answers 429, 529, 5xx or times out.
+    fallback: list[str] = Field(default_factory=list)
+    #: OpenAI image detail: `low` is 85 tokens a frame.
+    detail: Literal["low", "high", "auto"] = "low"
+    max_tokens: int = Field(default=120, gt=0)
+    #: Prices in USD per million tokens; None takes the built-in table for the model.
+    price_input_per_mtok: float | None = Field(default=None, ge=0.0)
+    price_output_per_mtok: float | None = Field(default=None, ge=0.0)
+
+
+def _default_providers() -> list[ProviderSettings]:
+    return [ProviderSettings(name="openai", model="gpt-4o-mini")]
+
+
+class Settings(BaseSettings):
+    """Everything a producer or worker needs; see `labeller.example.yaml` for each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LABELLER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    #: SQLAlchemy URL of the job database (the source of truth).
+    database_url: str = "sqlite:///labeller.db"
+    #: Celery broker; None runs locally on an embedded Redis for the duration of a command.
+    broker_url: str | None = None
+    #: Redis for the shared rate limiter; None uses the broker when that is Redis.
+    redis_url: str | None = None
+    #: Base URL of the built-in simulator serving simulated jobs (set by `labeller run`).
+    simulator_url: str | None = None
+    #: Prefix of every Redis key labeller writes, broker keys included.
+    key_prefix: str = "labeller"
+    prompt: str = DEFAULT_PROMPT
+    #: Frame length, e.g. `50ms`.
+    window: str = "50ms"
+    render: Literal["histogram"] = "histogram"
+    encoding: Literal["png", "jpeg"] = "png"
+    jpeg_quality: int = Field(default=90, ge=1, le=100)
+    #: Downscale so the longer side is at most this many pixels before encoding.
+    max_side: int | None = Field(default=None, gt=0)
+    #: Provider calls per frame before it ends `failed`.
+    max_attempts: int = Field(default=6, gt=0)
+    #: How long a worker's claim on a frame lasts, in seconds.
+    lease_s: float = Field(default=300.0, gt=0.0)
+    providers: list[ProviderSettings] = Field(default_factory=_default_providers)
+    #: Local worker processes started by `labeller run` when no broker is given.
+    workers: int = Field(default=2, ge=1)
+    #: Threads per worker process: calls wait on the network, so many per core.
+    worker_concurrency: int = Field(default=8, ge=1)
+    #: Simulator profiles for `--simulate` (see `labeller/simulator/config.py`).
+    simulator: dict[str, Any] = Field(default_factory=dict)
+
+    def limiter_redis_url(self) -> str | None:
+        """Redis for the shared limiter: `redis_url`, else the broker when that is Redis."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://", "redis+")):
+            return self.broker_url
+        return None
+
+    @field_validator("providers")
+    @classmethod
+    def _check_providers(cls, providers: list[ProviderSettings]) -> list[ProviderSettings]:
+        names = [p.name for p in providers]
+        if not providers:
+            raise ValueError("at least one provider is needed")
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider names repeat: {names}")
+        for provider in providers:
+            unknown = [f for f in provider.fallback if f not in names]
+            if unknown:
+                raise ValueError(f"{provider.name}.fallback names unknown providers {unknown}")
+        if sum(p.weight for p in providers) <= 0:
+            raise ValueError("provider weights sum to zero")
+        return providers
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    def provider(self, name: str) -> ProviderSettings:
+        """The provider called `name`; ConfigError if none is."""
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        raise ConfigError(f"providers: no provider named {name!r}")
+
+
+class _YamlSource(InitSettingsSource):
+    """The YAML file's values, below env and flags; filled by `load_settings`."""
+
+    data: dict[str, Any] = {}
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, init_kwargs=dict(_YamlSource.data))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not readable as YAML: {reason}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return loaded
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load settings from `path` (or `$LABELLER_CONFIG`), the environment and `overrides`.
+
+    Raises ConfigError naming the file or key and the fault, on one line.
+    """
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    source = str(path) if path is not None else "settings"
+    data = _read_yaml(path) if path is not None else {}
+    explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _YamlSource.data = data
+    try:
+        return Settings(**explicit)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: {key}: {error['msg']}") from None
+    finally:
+        _YamlSource.data = {}
+
+
+class JobSpec(BaseModel):
+    """What a job was asked to do, stored with it so every worker labels it the same way.
+
+    It holds env var names, never keys: a worker reads the keys from its own environment.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recording: str
+    window_us: int = Field(gt=0)
+    prompt: str
+    render: str
+    encoding: str
+    jpeg_quality: int
+    max_side: int | None
+    max_attempts: int
+    lease_s: float
+    providers: list[ProviderSettings]
+    #: Served by the built-in simulator: captions are synthetic.
+    simulated: bool = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, recording: str, window_us: int, simulated: bool
+    ) -> JobSpec:
+        return cls(
+            recording=recording,
+            window_us=window_us,
+            prompt=settings.prompt,
+            render=settings.render,
+            encoding=settings.encoding,
+            jpeg_quality=settings.jpeg_quality,
+            max_side=settings.max_side,
+            max_attempts=settings.max_attempts,
+            lease_s=settings.lease_s,
+            providers=settings.providers,
+            simulated=simulated,
+        )
+
+    def provider(self, name: str) -> ProviderSettings:
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        raise ConfigError(f"job spec: no provider named {name!r}")

@@ -1,0 +1,24 @@
+"""Job lifecycle: plan frames, publish them, watch progress, requeue and export."""
+
+from __future__ import annotations
+
+from labeller.jobs.export import export_jsonl
+from labeller.jobs.feeder import publish_frames
+from labeller.jobs.plan import create_job
+from labeller.jobs.progress import Rates, rates, read_summary, wait_for_job
+from labeller.jobs.publisher import Publisher
+from labeller.jobs.requeue import requeue_failed, requeue_pending, requeue_stale
+
+__all__ = [
+    "Publisher",
+    "Rates",
+    "create_job",
+    "export_jsonl",
+    "publish_frames",
+    "rates",
+    "read_summary",
+    "requeue_failed",
+    "requeue_pending",
+    "requeue_stale",
+    "wait_for_job",
+]

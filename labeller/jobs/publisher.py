@@ -1,0 +1,16 @@
+"""The seam between job logic and the broker: the workers layer supplies the implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from labeller.pipeline import FrameMessage
+
+__all__ = ["Publisher"]
+
+
+class Publisher(Protocol):
+    def publish(self, messages: Sequence[FrameMessage], countdown_s: float | None = None) -> None:
+        """Put each message on its provider's queue (`vlm.<provider>`), in bulk."""
+        ...

@@ -1,0 +1,52 @@
+"""The contract every on-disk event layout implements, so `Recording` stays format-agnostic.
+
+A format is a name, a cheap `detect` over an open HDF5 file, and an `open` that validates the
+layout and returns a reader. Readers raise `RecordingError` for malformed layouts and may let
+h5py's `OSError`/`RuntimeError` escape from reads: `Recording` translates those, naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from labeller.recordings._events import Events
+
+__all__ = ["Format", "FormatReader"]
+
+
+class FormatReader(Protocol):
+    """Random access to one open recording; times are absolute µs, ranges half-open."""
+
+    @property
+    def event_count(self) -> int: ...
+
+    @property
+    def t_start_us(self) -> int: ...
+
+    @property
+    def t_end_us(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    def index_at(self, t_us: int) -> int: ...
+
+    def read(self, i0: int, i1: int) -> Events: ...
+
+
+@dataclass(frozen=True)
+class Format:
+    """One layout: `detect(h5file)` is a quick guess, `open(h5file, path)` validates and reads.
+
+    `h5file` is an open `h5py.File`; typed `Any` because h5py ships no type information.
+    """
+
+    name: str
+    detect: Callable[[Any], bool]
+    open: Callable[[Any, Path], FormatReader]

@@ -1,0 +1,164 @@
+"""A real HTTP server that answers like a VLM provider, for integration and chaos tests.
+
+Stdlib `ThreadingHTTPServer` with daemon handler threads: slow answers (simulated latency)
+overlap as they would against the real service, and a stuck client never blocks shutdown.
+HTTP/1.1 keep-alive is on, so a pooled `httpx.Client` reuses its connections.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+
+from labeller.simulator._app import Simulator
+from labeller.simulator.config import SimulatorConfig
+
+__all__ = ["SimulatorServer"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body read, in bytes; the real API refuses far smaller ones too.
+_MAX_BODY = 64 * 1024 * 1024
+#: How often the background loop checks for stop(), in seconds; bounds how long stop() takes.
+_POLL_S = 0.05
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "labeller-simulator"
+    #: Headers and body go out in two writes; with Nagle on, delayed ACKs add ~40 ms each.
+    disable_nagle_algorithm = True
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            self.close_connection = True
+            self.send_error(400 if length < 0 else 413)
+            return
+        body = self.rfile.read(length) if length > 0 else b""
+        simulator = cast(_HTTPServer, self.server).simulator
+        reply = simulator.handle(self.command, self.path, self.headers.get("Authorization"), body)
+        payload = json.dumps(reply.body).encode("utf-8")
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+
+class SimulatorServer:
+    """Serve a SimulatorConfig over HTTP on `host:port` (port 0 picks a free one).
+
+    `clock` (epoch s) drives the RPM window and the stats minutes, so tests can advance time.
+    """
+
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._simulator = Simulator(config, clock=clock)
+        self._address = (host, port)
+        self._httpd: _HTTPServer | None = None
+        #: The thread running serve_forever: ours after start(), the caller's in serve_forever().
+        self._thread: threading.Thread | None = None
+        self._background = False
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:54321; raises RuntimeError before start."""
+        if self._httpd is None:
+            raise RuntimeError("SimulatorServer is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        """Bind, listen and serve on a daemon thread; returns once connections are accepted."""
+        httpd = self._bind()
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": _POLL_S},
+            name="simulator-server",
+            daemon=True,
+        )
+        self._background = True
+        self._thread.start()
+        logger.info("simulator listening on %s", self.url)
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted or stop() from another thread."""
+        httpd = self._bind()
+        self._thread, self._background = threading.current_thread(), False
+        logger.info("simulator listening on %s", self.url)
+        try:
+            httpd.serve_forever()
+        finally:
+            httpd.server_close()
+            self._httpd, self._thread = None, None
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket; a no-op if not serving.
+
+        From the thread inside serve_forever() (e.g. a signal handler) this would deadlock in
+        `shutdown`, so that case raises RuntimeError; let KeyboardInterrupt end it instead.
+        """
+        httpd, thread = self._httpd, self._thread
+        if httpd is None or thread is None:
+            return
+        if thread is threading.current_thread():
+            raise RuntimeError("stop() called from the thread running serve_forever()")
+        self._httpd, self._thread = None, None
+        httpd.shutdown()
+        if self._background:
+            thread.join()
+        httpd.server_close()
+
+    def __enter__(self) -> SimulatorServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _bind(self) -> _HTTPServer:
+        if self._httpd is not None:
+            raise RuntimeError("SimulatorServer is already bound")
+        self._httpd = _HTTPServer(self._address, self._simulator)
+        return self._httpd

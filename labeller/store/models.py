@@ -1,0 +1,136 @@
+"""SQLAlchemy 2 models: the database is the source of truth for every job, frame and call.
+
+Times are epoch seconds (float), written from an injected clock so tests control them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Attempt", "AttemptStatus", "Base", "Frame", "FrameState", "Job", "JobState"]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobState(enum.StrEnum):
+    #: Frames are being captioned.
+    running = "running"
+    #: Every frame is done.
+    done = "done"
+    #: Every frame ended, some failed.
+    failed = "failed"
+
+
+class FrameState(enum.StrEnum):
+    #: Planned, no message published yet.
+    pending = "pending"
+    #: A message for `provider` is on the broker.
+    queued = "queued"
+    #: A worker holds the lease and is calling the provider.
+    running = "running"
+    #: Captioned; `caption`, tokens and cost are set.
+    done = "done"
+    #: Out of attempts or refused by the provider; `error` says why.
+    failed = "failed"
+
+
+TERMINAL_FRAME_STATES = (FrameState.done.value, FrameState.failed.value)
+
+
+class AttemptStatus(enum.StrEnum):
+    #: 200 with a caption.
+    ok = "ok"
+    #: 429.
+    rate_limited = "rate_limited"
+    #: 529/503.
+    overloaded = "overloaded"
+    #: Other 5xx, connection errors, timeouts, malformed bodies.
+    transient = "transient"
+    #: 400/413.
+    bad_request = "bad_request"
+    #: 401/403.
+    auth_error = "auth_error"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    recording: Mapped[str] = mapped_column(Text)
+    #: JSON of the job's `JobSpec`: routing, rendering and prompt; never a secret.
+    spec: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.running.value)
+    frame_count: Mapped[int] = mapped_column(Integer)
+    simulated: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Frame(Base):
+    __tablename__ = "frames"
+    __table_args__ = (
+        UniqueConstraint("job_id", "index", name="uq_frames_job_index"),
+        Index("ix_frames_job_state", "job_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    t_start_us: Mapped[int] = mapped_column(BigInteger)
+    t_end_us: Mapped[int] = mapped_column(BigInteger)
+    i_start: Mapped[int] = mapped_column(BigInteger)
+    i_end: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default=FrameState.pending.value)
+    #: The provider the frame is routed to now, or that captioned it.
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(128), default=None)
+    caption: Mapped[str | None] = mapped_column(Text, default=None)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: Provider calls made for this frame so far.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
+    updated_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Attempt(Base):
+    """One provider call: which path a frame took is a query, not a guess."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_job_frame", "job_id", "frame_index"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    frame_index: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(32))
+    #: Name of the env var the key came from: identifies the key, reveals nothing.
+    key_alias: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    worker: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,182 @@
+"""Read-only questions about jobs: counts, per-provider figures, frames to (re)publish, export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, case, func, select
+
+from labeller.store._errors import translated
+from labeller.store.models import Attempt, AttemptStatus, Frame, FrameState, Job
+
+__all__ = [
+    "FrameRow",
+    "JobSummary",
+    "ProviderStats",
+    "frames_in_states",
+    "get_job",
+    "iter_done_frames",
+    "stale_frames",
+    "summarise",
+]
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """A frame as the publisher needs it: ids and numbers only."""
+
+    index: int
+    i_start: int
+    i_end: int
+    t_start_us: int
+    t_end_us: int
+    provider: str
+
+
+@dataclass
+class ProviderStats:
+    attempts: int = 0
+    ok: int = 0
+    rate_limited: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class JobSummary:
+    job_id: str
+    state: str
+    frame_count: int
+    simulated: bool
+    created_at: float
+    finished_at: float | None
+    counts: dict[str, int] = field(default_factory=dict)
+    providers: dict[str, ProviderStats] = field(default_factory=dict)
+    #: Finish times of the first and last done frame, epoch s.
+    first_done_at: float | None = None
+    last_done_at: float | None = None
+
+    @property
+    def done(self) -> int:
+        return self.counts.get(FrameState.done.value, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(FrameState.failed.value, 0)
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(p.cost_usd for p in self.providers.values())
+
+
+def get_job(engine: Engine, job_id: str) -> Job | None:
+    with translated("reading a job"), engine.connect() as conn:
+        row = conn.execute(select(Job).where(Job.id == job_id)).one_or_none()
+    if row is None:
+        return None
+    job = Job()
+    for column, value in row._mapping.items():
+        setattr(job, column, value)
+    return job
+
+
+def summarise(engine: Engine, job: Job) -> JobSummary:
+    """Counts by state and per-provider attempt figures for one job."""
+    summary = JobSummary(
+        job.id, job.state, job.frame_count, job.simulated, job.created_at, job.finished_at
+    )
+    with translated("summarising a job"), engine.connect() as conn:
+        for state, count in conn.execute(
+            select(Frame.state, func.count()).where(Frame.job_id == job.id).group_by(Frame.state)
+        ):
+            summary.counts[state] = int(count)
+        first, last = conn.execute(
+            select(func.min(Frame.finished_at), func.max(Frame.finished_at)).where(
+                Frame.job_id == job.id, Frame.state == FrameState.done.value
+            )
+        ).one()
+        summary.first_done_at, summary.last_done_at = first, last
+        is_ok = Attempt.status == AttemptStatus.ok.value
+        rows = conn.execute(
+            select(
+                Attempt.provider,
+                func.count(),
+                func.sum(case((is_ok, 1), else_=0)),
+                func.sum(case((Attempt.status == AttemptStatus.rate_limited.value, 1), else_=0)),
+                func.sum(Attempt.prompt_tokens),
+                func.sum(Attempt.completion_tokens),
+                func.sum(Attempt.cost_usd),
+            )
+            .where(Attempt.job_id == job.id)
+            .group_by(Attempt.provider)
+        )
+        for provider, attempts, ok, limited, p_tok, c_tok, cost in rows:
+            summary.providers[provider] = ProviderStats(
+                attempts=int(attempts),
+                ok=int(ok or 0),
+                rate_limited=int(limited or 0),
+                errors=int(attempts) - int(ok or 0) - int(limited or 0),
+                prompt_tokens=int(p_tok or 0),
+                completion_tokens=int(c_tok or 0),
+                cost_usd=float(cost or 0.0),
+            )
+    return summary
+
+
+def _frame_rows(engine: Engine, *where: object) -> list[FrameRow]:
+    with translated("reading frames"), engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                Frame.index,
+                Frame.i_start,
+                Frame.i_end,
+                Frame.t_start_us,
+                Frame.t_end_us,
+                Frame.provider,
+            )
+            .where(*where)  # type: ignore[arg-type]
+            .order_by(Frame.index)
+        )
+        return [FrameRow(*(row[:5]), provider=row[5]) for row in rows]
+
+
+def frames_in_states(engine: Engine, job_id: str, states: Sequence[str]) -> list[FrameRow]:
+    return _frame_rows(engine, Frame.job_id == job_id, Frame.state.in_(states))
+
+
+def stale_frames(engine: Engine, job_id: str, older_than: float) -> list[FrameRow]:
+    """Frames in flight untouched since `older_than` (epoch s): their message is likely lost."""
+    return _frame_rows(
+        engine,
+        Frame.job_id == job_id,
+        Frame.state.in_(
+            (FrameState.pending.value, FrameState.queued.value, FrameState.running.value)
+        ),
+        Frame.updated_at < older_than,
+    )
+
+
+def iter_done_frames(engine: Engine, job_id: str) -> Iterator[Frame]:
+    """Done frames in index order, streamed so a million-frame export stays small in memory."""
+    with translated("exporting captions"), engine.connect() as conn:
+        result = conn.execution_options(yield_per=2000).execute(
+            select(Frame)
+            .where(Frame.job_id == job_id, Frame.state == FrameState.done.value)
+            .order_by(Frame.index)
+        )
+        for row in result:
+            yield row[0] if isinstance(row[0], Frame) else _to_frame(row)
+
+
+def _to_frame(row: object) -> Frame:
+    frame = Frame()
+    for column, value in row._mapping.items():  # type: ignore[attr-defined]
+        setattr(frame, column, value)
+    return frame

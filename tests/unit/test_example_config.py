@@ -1,0 +1,73 @@
+"""labeller.example.yaml loads, and documents every settings key, so the docs cannot drift."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from labeller.config import ProviderSettings, Settings, load_settings
+from labeller.simulator import ModelProfile, SimulatorConfig
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "labeller.example.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file alone decides: no LABELLER_* variable of the developer's shell leaks in."""
+    for name in list(os.environ):
+        if name.startswith("LABELLER_"):
+            monkeypatch.delenv(name)
+
+
+def _raw() -> dict[str, Any]:
+    loaded = yaml.safe_load(EXAMPLE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_example_loads_as_settings() -> None:
+    settings = load_settings(EXAMPLE)
+    openai, local = settings.providers
+    assert (openai.name, openai.model, openai.api_key_env) == (
+        "openai",
+        "gpt-4o-mini",
+        "OPENAI_API_KEY",
+    )
+    assert (openai.weight, openai.fallback) == (0.7, ["local"])
+    assert (local.name, local.base_url, local.api_key_env) == (
+        "local",
+        "http://localhost:8000/v1",
+        None,
+    )
+    assert (local.weight, local.fallback) == (0.3, ["openai"])
+
+
+def test_example_simulator_section_is_a_simulator_config() -> None:
+    config = SimulatorConfig.model_validate(load_settings(EXAMPLE).simulator)
+    assert config.models, "the example should show at least one model profile"
+    models = {p.model for p in load_settings(EXAMPLE).providers}
+    assert models <= set(config.models), "every example provider's model has a profile"
+
+
+def test_every_settings_key_is_documented_with_its_env_var() -> None:
+    text = EXAMPLE.read_text()
+    raw = _raw()
+    for name in Settings.model_fields:
+        assert name in text
+        assert name in raw, f"{name}: not set in the example"
+        assert f"LABELLER_{name.upper()}" in text, f"{name}: env var not named"
+
+
+def test_every_provider_and_profile_field_is_shown() -> None:
+    text = EXAMPLE.read_text()
+    raw = _raw()
+    for name in ProviderSettings.model_fields:
+        assert name in text
+        assert all(name in provider for provider in raw["providers"]), f"providers[].{name}"
+    for name in ModelProfile.model_fields:
+        assert all(name in profile for profile in raw["simulator"]["models"].values()), name
+    assert set(SimulatorConfig.model_fields) <= set(raw["simulator"])

@@ -1,0 +1,45 @@
+"""The Celery app that `celery -A workers.app worker|flower` loads; configured on first use.
+
+Configuration is read when Celery first needs it, not at import, from `labeller.yaml` named by
+`LABELLER_CONFIG` and the `LABELLER_*` environment variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from labeller.config import load_settings
+from labeller.pipeline import FrameMessage, OutcomeKind
+from workers.publisher import LABEL_FRAME
+from workers.runtime import close_runtime, get_runtime
+from workers.settings import celery_config
+
+__all__ = ["app", "label_frame"]
+
+app = Celery("labeller")
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: Any) -> None:
+    sender.conf.update(celery_config(load_settings()))
+
+
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _close(**_: Any) -> None:
+    close_runtime()
+
+
+@app.task(name=LABEL_FRAME)
+def label_frame(
+    job: str, frame: int, i_start: int, i_end: int, t_start_us: int, t_end_us: int, provider: str
+) -> str:
+    """Caption one frame; a re-routed frame goes back on its (new) provider's queue."""
+    runtime = get_runtime(app)
+    message = FrameMessage(job, frame, i_start, i_end, t_start_us, t_end_us, provider)
+    outcome = runtime.pipeline.label(message)
+    if outcome.kind is OutcomeKind.rerouted and outcome.message is not None:
+        runtime.publisher.publish([outcome.message], countdown_s=outcome.delay_s)
+    return outcome.kind.value
