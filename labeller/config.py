@@ -8,6 +8,7 @@ variable that holds its key (`api_key_env`), and only the process that builds th
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic_settings import (
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from labeller.errors import ConfigError
@@ -114,7 +116,7 @@ class Settings(BaseSettings):
         """Redis for the shared limiter: `redis_url`, else the broker when that is Redis."""
         if self.redis_url:
             return self.redis_url
-        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://", "redis+")):
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return None
 
@@ -184,7 +186,6 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
     """
     if path is None and os.environ.get(CONFIG_ENV):
         path = Path(os.environ[CONFIG_ENV])
-    source = str(path) if path is not None else "settings"
     data = _read_yaml(path) if path is not None else {}
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     _YamlSource.data = data
@@ -193,9 +194,29 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        source = _source_of(str(error["loc"][0]) if error["loc"] else "", path, data, explicit)
         raise ConfigError(f"{source}: {key}: {error['msg']}") from None
+    except SettingsError as exc:
+        # pydantic-settings names the field only in its message: "error parsing value for field
+        # "providers" from source ...".
+        field = re.search(r'field "(\w+)"', str(exc))
+        where = f"LABELLER_{field.group(1).upper()}" if field else "environment"
+        reason = str(exc.__cause__ or exc).splitlines()[0]
+        raise ConfigError(f"{where}: cannot parse the value: {reason}") from None
     finally:
         _YamlSource.data = {}
+
+
+def _source_of(key: str, path: Path | None, data: dict[str, Any], explicit: dict[str, Any]) -> str:
+    """Where the bad value of `key` came from, to name it in the error."""
+    if key in explicit:
+        return "command line"
+    env_name = f"LABELLER_{key.upper()}"
+    if any(name.upper().startswith(env_name) for name in os.environ):
+        return env_name
+    if path is not None and key in data:
+        return str(path)
+    return "settings"
 
 
 class JobSpec(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 from celery import Celery, signals
 
 from labeller.config import load_settings
+from labeller.errors import StoreError
 from labeller.pipeline import FrameMessage, OutcomeKind
 from workers.publisher import LABEL_FRAME
 from workers.runtime import close_runtime, get_runtime
@@ -32,7 +33,14 @@ def _close(**_: Any) -> None:
     close_runtime()
 
 
-@app.task(name=LABEL_FRAME)
+@app.task(
+    name=LABEL_FRAME,
+    # A database that is away for a while makes the frame wait, not vanish.
+    autoretry_for=(StoreError,),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=30,
+)
 def label_frame(
     job: str, frame: int, i_start: int, i_end: int, t_start_us: int, t_end_us: int, provider: str
 ) -> str:

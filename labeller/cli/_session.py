@@ -16,7 +16,7 @@ from labeller.jobs import Publisher, read_summary, wait_for_job
 from labeller.local import LocalSession
 from labeller.simulator import SimulatorConfig
 from labeller.store import JobSummary, Store
-from workers.publisher import make_publisher
+from workers import make_publisher
 
 __all__ = ["run_frames", "simulator_config"]
 

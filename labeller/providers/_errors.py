@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import httpx
 
@@ -16,10 +17,19 @@ from labeller.errors import (
     Transient,
 )
 
-__all__ = ["error_for_response", "error_for_transport", "retry_after_s"]
+__all__ = ["error_for_response", "error_for_transport", "redact", "retry_after_s"]
 
 #: Longest provider message kept in an error, in characters.
 MESSAGE_LIMIT = 300
+#: Anything shaped like an API key (OpenAI, Anthropic, Google), in case a server echoes one.
+_KEY_LIKE = re.compile(r"(sk-(?:proj-|ant-)?|AIza)[A-Za-z0-9_\-]{8,}")
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with `secret` and anything key-shaped masked: messages end up in rows and logs."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEY_LIKE.sub(lambda m: m.group(1) + "***", text)
 
 
 def retry_after_s(headers: httpx.Headers) -> float | None:
@@ -48,10 +58,12 @@ def _message(response: httpx.Response) -> str:
     return str(body)[:MESSAGE_LIMIT]
 
 
-def error_for_response(provider: str, response: httpx.Response) -> ProviderError:
-    """The typed error for a non-2xx response, carrying the provider's own message."""
+def error_for_response(
+    provider: str, response: httpx.Response, *, secret: str | None = None
+) -> ProviderError:
+    """The typed error for a non-2xx response, carrying the provider's own message (redacted)."""
     status = response.status_code
-    text = f"HTTP {status}: {_message(response)}"
+    text = f"HTTP {status}: {redact(_message(response), secret)}"
     if status == 429:
         return RateLimited(provider, text, retry_after_s=retry_after_s(response.headers))
     if status in (503, 529):

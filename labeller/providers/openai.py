@@ -73,7 +73,8 @@ class OpenAIClient:
         except httpx.HTTPError as exc:
             raise error_for_transport(self._provider, exc) from exc
         if response.status_code != 200:
-            raise error_for_response(self._provider, response)
+            secret = self._api_key.get_secret_value() if self._api_key else None
+            raise error_for_response(self._provider, response, secret=secret)
         return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> CaptionResponse:

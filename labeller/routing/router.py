@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Sequence
 
 from labeller.config import ProviderSettings
+from labeller.errors import ConfigError
 
 __all__ = ["Router"]
 
@@ -37,7 +38,9 @@ class Router:
 
         Walks `provider`'s fallback chain; with no chain the frame stays where it is.
         """
-        chain = next(p.fallback for p in self._providers if p.name == provider)
+        chain = next((p.fallback for p in self._providers if p.name == provider), None)
+        if chain is None:
+            raise ConfigError(f"providers: no provider named {provider!r}")
         if not chain:
             return provider
         return chain[(attempt - 1) % len(chain)]

@@ -26,7 +26,7 @@ from labeller.local import LocalWorkers
 from labeller.recordings import write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Attempt, AttemptStatus, Frame, FrameState, Store, make_engine, upgrade
-from workers.publisher import make_publisher
+from workers import make_publisher
 
 #: Real-looking keys: the audit searches every Redis command and every database row for them.
 OPENAI_KEY = "sk-proj-" + "Zq7" * 16

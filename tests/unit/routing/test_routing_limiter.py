@@ -1,10 +1,11 @@
-"""Limiter over real Redis: exact sliding-window counts driven by a fake clock, atomic under threads."""
+"""Limiter over real Redis: exact sliding-window counts from a fake clock, atomic under threads."""
 
 from __future__ import annotations
 
 import socket
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 import redis
@@ -177,7 +178,8 @@ def test_without_a_clock_redis_time_decides(
 
     assert 59.0 < wait_s <= 60.0
     (key,) = our_keys(client, key_prefix)
-    ((_, granted_ms),) = client.zrange(key, 0, -1, withscores=True)
+    entries = cast(list[tuple[bytes, float]], client.zrange(key, 0, -1, withscores=True))
+    ((_, granted_ms),) = entries
     seconds, micros = client.time()
     assert abs(granted_ms - (seconds * 1000 + micros // 1000)) < 5_000
 
