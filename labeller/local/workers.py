@@ -7,9 +7,8 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
-from labeller.local._children import spawn, stop
+from labeller.local._children import Service, spawn, stop
 
 __all__ = ["LocalWorkers", "worker_command"]
 
@@ -32,7 +31,7 @@ def worker_command(
     ]  # fmt: skip
 
 
-class LocalWorkers:
+class LocalWorkers(Service):
     """`count` worker processes sharing `env`; logs land in `log_dir/worker-N.log`."""
 
     def __init__(
@@ -72,15 +71,3 @@ class LocalWorkers:
         for process in self.processes:
             stop(process, grace_s=SHUTDOWN_GRACE_S)
         self.processes.clear()
-
-    def __enter__(self) -> LocalWorkers:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, case, func, select
+from sqlalchemy.orm import Session
 
 from labeller.store._errors import translated
 from labeller.store.models import Attempt, AttemptStatus, Frame, FrameState, Job
@@ -77,14 +78,9 @@ class JobSummary:
 
 
 def get_job(engine: Engine, job_id: str) -> Job | None:
-    with translated("reading a job"), engine.connect() as conn:
-        row = conn.execute(select(Job).where(Job.id == job_id)).one_or_none()
-    if row is None:
-        return None
-    job = Job()
-    for column, value in row._mapping.items():
-        setattr(job, column, value)
-    return job
+    """The job row, detached from its session (read its columns freely)."""
+    with translated("reading a job"), Session(engine, expire_on_commit=False) as session:
+        return session.get(Job, job_id)
 
 
 def summarise(engine: Engine, job: Job) -> JobSummary:
@@ -165,18 +161,10 @@ def stale_frames(engine: Engine, job_id: str, older_than: float) -> list[FrameRo
 
 def iter_done_frames(engine: Engine, job_id: str) -> Iterator[Frame]:
     """Done frames in index order, streamed so a million-frame export stays small in memory."""
-    with translated("exporting captions"), engine.connect() as conn:
-        result = conn.execution_options(yield_per=2000).execute(
+    with translated("exporting captions"), Session(engine) as session:
+        yield from session.scalars(
             select(Frame)
             .where(Frame.job_id == job_id, Frame.state == FrameState.done.value)
             .order_by(Frame.index)
+            .execution_options(yield_per=2000)
         )
-        for row in result:
-            yield row[0] if isinstance(row[0], Frame) else _to_frame(row)
-
-
-def _to_frame(row: object) -> Frame:
-    frame = Frame()
-    for column, value in row._mapping.items():  # type: ignore[attr-defined]
-        setattr(frame, column, value)
-    return frame

@@ -12,22 +12,7 @@ import redis
 
 from labeller.errors import LimiterUnavailable
 from labeller.routing import Limiter, RedisBackend
-
-#: A round epoch second; every step the tests take is a binary fraction, so ms stay exact.
-T0 = 1_700_000_000.0
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support import FakeClock
 
 
 @pytest.fixture

@@ -13,22 +13,10 @@ import pytest
 from PIL import Image
 
 from labeller.simulator import ModelProfile, SimulatorConfig, SimulatorServer
+from tests.support import FakeClock
 
 MODEL = "gpt-4o-mini"
 INSTANT = ModelProfile(latency_ms=0.0, latency_jitter_ms=0.0)
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def png(width: int, height: int, box: tuple[int, int, int, int] | None = None) -> bytes:

@@ -31,23 +31,10 @@ from labeller.store import (
     summarise,
     upgrade,
 )
+from tests.support import T0, FakeClock
 
-T0 = 1_700_000_000.0
 LEASE_S = 30.0
 JOB = "job0000000001"
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
