@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -63,10 +64,10 @@ def summary_table(summary: JobSummary, spec: JobSpec, now: float) -> Table:
     )
     if summary.simulated:
         title += " (simulated providers: captions are synthetic)"
-    table = Table(title=title, title_justify="left")
-    for column in ("provider", "model", "attempts", "ok", "429s", "errors", "tokens in",
-                   "tokens out", "cost USD"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("provider", "model") else "right")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("provider", "model", "calls", "ok", "429", "errors", "tok in", "tok out", "USD"):
+        left = column in ("provider", "model")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     models = {p.name: p.model for p in spec.providers}
     for name, stats in sorted(summary.providers.items()):
         table.add_row(

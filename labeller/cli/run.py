@@ -40,6 +40,11 @@ def _check_ready(settings: Settings, simulate: bool, detach: bool, workers: int)
         )
     if settings.broker_url is None and workers == 0:
         raise UserError("--workers 0 needs a shared broker that other workers consume from")
+    if simulate and settings.simulator_url is None and (detach or workers == 0):
+        raise UserError(
+            "--simulate with workers elsewhere needs a simulator they can reach: start "
+            "`labeller simulate` and set LABELLER_SIMULATOR_URL (here and on the workers)"
+        )
 
 
 def execute(

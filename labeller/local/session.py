@@ -1,8 +1,8 @@
 """Everything a command needs to run a job on this machine alone, started and stopped together.
 
-Without a broker URL: an embedded Redis (broker and limiter). With `simulate`: the simulator on
-a free port. With `workers > 0`: that many Celery worker processes. All of it stops when the
-block ends, on success, error, Ctrl-C or SIGTERM.
+Without a broker URL: an embedded Redis (broker and limiter). With `simulate` and no
+`simulator_url` configured: the simulator on a free port. With `workers > 0`: that many Celery
+worker processes. All of it stops when the block ends, on success, error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class LocalSession:
         if self.broker_url is None:
             redis = self._stack.enter_context(EmbeddedRedis(self._workdir / "redis"))
             self.broker_url = redis.url
-        if self._simulate:
+        if self._simulate and self.simulator_url is None:
             server = self._stack.enter_context(SimulatorServer(self._simulator_config))
             self.simulator_url = server.url
         if self._workers_count > 0:
