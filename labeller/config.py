@@ -239,6 +239,8 @@ class JobSpec(BaseModel):
     providers: list[ProviderSettings]
     #: Served by the built-in simulator: captions are synthetic.
     simulated: bool = False
+    #: The simulator profiles it ran with, so a requeue simulates the same providers.
+    simulator: dict[str, Any] | None = None
 
     @classmethod
     def from_settings(

@@ -11,6 +11,7 @@
     │   ├── BadRequest             400/413: retrying will not help
     │   └── AuthError              401/403: the key is wrong or disabled
     ├── LimiterUnavailable         the shared rate limiter (Redis) cannot be reached
+    ├── BrokerUnavailable          the Celery broker cannot be reached
     └── StoreError                 the database refused or lost a write
 
 Messages name the file, dataset, setting or provider and the fault; they never contain a secret.
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BadRequest",
+    "BrokerUnavailable",
     "ConfigError",
     "LabellerError",
     "LimiterUnavailable",
@@ -98,6 +100,10 @@ class AuthError(ProviderError):
 
 class LimiterUnavailable(LabellerError):
     """The shared rate limiter could not be reached; the frame is retried later."""
+
+
+class BrokerUnavailable(LabellerError):
+    """The Celery broker could not be reached or refused a message."""
 
 
 class StoreError(LabellerError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -20,11 +21,15 @@ from workers import make_publisher
 
 __all__ = ["run_frames", "simulator_config"]
 
+#: Creates or reopens a job on the publisher, names it through the callback as soon as it
+#: exists (so an interruption can say how to continue), and returns how many frames it sent.
+PublishStep = Callable[[Publisher, Callable[[str], None]], int]
 
-def simulator_config(settings: Settings) -> SimulatorConfig:
-    """The `simulator:` section of the settings, validated; ConfigError names the bad key."""
+
+def simulator_config(section: dict[str, Any] | None) -> SimulatorConfig:
+    """A `simulator:` settings section, validated; ConfigError names the bad key."""
     try:
-        return SimulatorConfig.model_validate(settings.simulator)
+        return SimulatorConfig.model_validate(section or {})
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"])
@@ -36,22 +41,20 @@ def run_frames(
     store: Store,
     *,
     config_path: Path | None,
-    simulate: bool,
+    simulator: dict[str, Any] | None,
     workers: int,
     detach: bool,
-    publish: Callable[[Publisher, Callable[[str], None]], None],
+    publish: PublishStep,
 ) -> JobSummary | None:
-    """Start what is missing locally, let `publish` create or reopen a job, then watch it.
+    """Start what is missing locally, run `publish`, then watch the job until it ends.
 
-    `publish` names its job through the callback it is given as soon as the job exists, so an
-    interruption at any later point can say how to continue.
-
-    Returns the final summary, or None when detached (the job goes on without us).
+    `simulator` is the simulator section to serve, or None for real providers. Returns the
+    final summary, or None when detached or when there was nothing to send.
     """
     session = LocalSession(
         settings,
-        simulate=simulate,
-        simulator_config=simulator_config(settings),
+        simulate=simulator is not None,
+        simulator_config=simulator_config(simulator) if simulator is not None else None,
         workers=workers,
         config_path=config_path,
     )
@@ -62,10 +65,10 @@ def run_frames(
         except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM/SIGHUP via main()
             session.failed = True
             if job_ids:
+                again = f"-C {config_path} " if config_path is not None else ""
                 err_console.print(
                     f"interrupted: unfinished frames of job {job_ids[0]} stay in the database; "
-                    f"continue with `labeller requeue {job_ids[0]} --stale 0s`",
-                    soft_wrap=True,
+                    f"continue with `labeller requeue {job_ids[0]} {again}--stale 0s`"
                 )
             raise
         if summary is None:
@@ -85,17 +88,20 @@ def _publish_and_watch(
     store: Store,
     session: LocalSession,
     detach: bool,
-    publish: Callable[[Publisher, Callable[[str], None]], None],
+    publish: PublishStep,
     job_ids: list[str],
 ) -> JobSummary | None:
     publisher = make_publisher(settings.model_copy(update={"broker_url": session.broker_url}))
     try:
-        publish(publisher, job_ids.append)
+        publisher.check()
+        sent = publish(publisher, job_ids.append)
     finally:
         publisher.close()
     job_id = job_ids[0]
     if detach:
         console.print(f"detached: follow it with [bold]labeller status {job_id}[/]")
+        return None
+    if sent == 0:
         return None
     total = read_summary(store, job_id).frame_count
     with job_progress(console, total) as update:

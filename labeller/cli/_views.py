@@ -34,8 +34,8 @@ def job_progress(console: Console, total: int) -> Iterator[Callable[[JobSummary]
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>6.1f} frames/s"),
-        TextColumn("429s {task.fields[limited]}"),
-        TextColumn("failed {task.fields[failed]}"),
+        TextColumn("429s: {task.fields[limited]}"),
+        TextColumn("failed: {task.fields[failed]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -63,7 +63,7 @@ def summary_table(summary: JobSummary, spec: JobSpec, now: float) -> Table:
         f"{summary.failed} failed, {rate.elapsed_s:.1f} s, {rate.frames_per_s:.1f} frames/s"
     )
     if summary.simulated:
-        title += " (simulated providers: captions are synthetic)"
+        title += "\nsimulated providers: captions are synthetic, costs at list prices"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("provider", "model", "calls", "ok", "429", "errors", "tok in", "tok out", "USD"):
         left = column in ("provider", "model")
@@ -106,6 +106,7 @@ def summary_json(summary: JobSummary, now: float) -> dict[str, Any]:
         "counts": summary.counts,
         "frames_per_s": round(rate.frames_per_s, 3),
         "eta_s": None if rate.eta_s is None else round(rate.eta_s, 1),
+        "stalled": rate.stalled,
         "elapsed_s": round(rate.elapsed_s, 3),
         "cost_usd": round(summary.cost_usd, 6),
         "providers": {

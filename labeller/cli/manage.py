@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from labeller.cli._common import ConfigOpt, DatabaseOpt, console, load, open_store, require_job
 from labeller.cli._session import run_frames, simulator_config
@@ -28,7 +29,7 @@ from labeller.jobs import (
 from labeller.local import worker_command
 from labeller.recordings import write_sample
 from labeller.simulator import SimulatorServer, load_simulator_config
-from labeller.store import upgrade
+from labeller.store import failure_reasons
 
 __all__ = ["db_upgrade", "export", "requeue", "sample", "simulate", "status", "worker"]
 
@@ -40,18 +41,28 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Frames by state, per-provider attempts, 429s, tokens and cost, throughput and ETA."""
-    store = open_store(load(config, database_url=database_url))
+    store = open_store(load(config, database_url=database_url), create=False)
     row = require_job(store, job)
     store.finish_job_if_complete(job)
     summary = read_summary(store, job)
+    failures = failure_reasons(store.engine, job)
     now = time.time()
     if as_json:
-        typer.echo(json.dumps(summary_json(summary, now), indent=2))
+        figures = summary_json(summary, now)
+        figures["failures"] = [{"error": error, "frames": n} for error, n in failures]
+        typer.echo(json.dumps(figures, indent=2))
         return
     console.print(summary_table(summary, JobSpec.model_validate_json(row.spec), now))
     counts = ", ".join(f"{state} {n}" for state, n in sorted(summary.counts.items()))
-    eta_s = rates(summary, now).eta_s if summary.state == "running" else None
-    console.print(f"frames: {counts}" + (f"; ETA {eta_s:.0f} s" if eta_s is not None else ""))
+    rate = rates(summary, now)
+    console.print(f"frames: {counts}" + (f"; ETA {rate.eta_s:.0f} s" if rate.eta_s else ""))
+    if rate.stalled and rate.idle_s is not None:
+        console.print(
+            f"[yellow]no frame has finished for {rate.idle_s:.0f} s: are workers running? "
+            f"`labeller requeue {job} --stale 10m` re-sends frames whose message was lost"
+        )
+    for error, n in failures:
+        console.print(f"[red]failed[/] {n} frame(s): {escape(error)}", highlight=False)
 
 
 def requeue(
@@ -71,22 +82,23 @@ def requeue(
         raise UserError("requeue: say which frames: --failed, --stale 10m, or both")
     stale_s = parse_duration_us(stale) / 1e6 if stale is not None else None
     settings = load(config, database_url=database_url, broker_url=broker_url)
-    store = open_store(settings)
-    row = require_job(store, job)
+    store = open_store(settings, create=False)
+    spec = JobSpec.model_validate_json(require_job(store, job).spec)
     local = settings.broker_url is None
 
-    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> None:
+    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
         note_job(job)
         total = requeue_failed(store, publisher, job) if failed else 0
         if stale_s is not None:
             total += requeue_stale(store, publisher, job, stale_s)
         console.print(f"requeued {total} frames of job {job}")
+        return total
 
     summary = run_frames(
         settings,
         store,
         config_path=config,
-        simulate=row.simulated,
+        simulator=(spec.simulator or {}) if spec.simulated else None,
         workers=workers if workers is not None else (settings.workers if local else 0),
         detach=not local,
         publish=publish,
@@ -102,7 +114,7 @@ def export(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Write the job's captions, one JSON object per frame, in frame order."""
-    store = open_store(load(config, database_url=database_url))
+    store = open_store(load(config, database_url=database_url), create=False)
     require_job(store, job)
     count = export_jsonl(store.engine, job, output)
     console.print(f"wrote {count} captions to {output}")
@@ -116,11 +128,18 @@ def simulate(
     ] = None,
 ) -> None:
     """Serve the provider simulator (OpenAI wire format) until Ctrl-C."""
+    if not 0 < port < 65536:
+        raise UserError(f"--port: must be between 1 and 65535, got {port}")
     server = SimulatorServer(load_simulator_config(config), host=host, port=port)
-    console.print(f"simulator listening on http://{host}:{port}/v1 (Ctrl-C stops it)")
     try:
-        server.serve_forever()
+        server.start()
+    except OSError as exc:
+        raise UserError(f"--port {port}: cannot listen on {host}: {exc.strerror}") from None
+    console.print(f"simulator listening on {server.url}/v1 (Ctrl-C stops it)")
+    try:
+        server.wait()
     except KeyboardInterrupt:
+        server.stop()
         console.print("simulator stopped")
 
 
@@ -128,17 +147,33 @@ def worker(
     queues: Annotated[
         str | None, typer.Option("--queues", "-Q", help="Comma-separated (default: every vlm.*).")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1)] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Threads (default: worker_concurrency)."),
+    ] = None,
     config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    broker_url: Annotated[
+        str | None, typer.Option(help="Celery broker (default: $LABELLER_BROKER_URL).")
+    ] = None,
 ) -> None:
     """Run a Celery worker for this machine (same as `celery -A workers.app worker`)."""
-    settings = load(config)
-    simulator_config(settings)
+    settings = load(config, database_url=database_url, broker_url=broker_url)
+    if settings.broker_url is None:
+        raise UserError(
+            "broker_url: a worker needs the shared broker: pass --broker-url or set "
+            "LABELLER_BROKER_URL (e.g. redis://queue-host:6379/0)"
+        )
+    simulator_config(settings.simulator)
     names = queues.split(",") if queues else [f"vlm.{p.name}" for p in settings.providers]
     command = worker_command(
         names, concurrency=concurrency or settings.worker_concurrency, name="labeller"
     )
-    env = dict(os.environ)
+    env = {
+        **os.environ,
+        "LABELLER_BROKER_URL": settings.broker_url,
+        "LABELLER_DATABASE_URL": settings.database_url,
+    }
     if config is not None:
         env["LABELLER_CONFIG"] = str(config.resolve())
     os.execve(command[0], command, env)
@@ -146,8 +181,7 @@ def worker(
 
 def db_upgrade(config: ConfigOpt = None, database_url: DatabaseOpt = None) -> None:
     """Apply the Alembic migrations up to the newest schema."""
-    store = open_store(load(config, database_url=database_url), migrate=False)
-    upgrade(store.engine)
+    open_store(load(config, database_url=database_url)).engine.dispose()
     console.print("database schema is up to date")
 
 
@@ -167,11 +201,16 @@ def sample(
     resolution: Annotated[str, typer.Option(help="WIDTHxHEIGHT.")] = "640x480",
     rate: Annotated[float, typer.Option(help="Events per second.")] = 1e6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")
+    ] = False,
 ) -> None:
     """Write a synthetic recording with moving shapes, so consecutive frames differ."""
     width, height = _resolution(resolution)
     if rate <= 0:
         raise UserError(f"--rate: must be positive, got {rate}")
+    if output.exists() and not overwrite:
+        raise UserError(f"{output}: already exists (pass --overwrite to replace it)")
     info = write_sample(
         output,
         duration_s=parse_duration_us(duration) / 1e6,

@@ -12,12 +12,19 @@ from typing import Annotated
 import typer
 import yaml
 
-from labeller.cli._common import ConfigOpt, DatabaseOpt, console, load, open_store
-from labeller.cli._session import run_frames
+from labeller.cli._common import (
+    ConfigOpt,
+    DatabaseOpt,
+    console,
+    format_duration,
+    load,
+    open_store,
+)
+from labeller.cli._session import run_frames, simulator_config
 from labeller.config import Settings
 from labeller.errors import ConfigError, UserError
 from labeller.frames import parse_duration_us
-from labeller.jobs import Publisher, create_job, export_jsonl, requeue_pending
+from labeller.jobs import Publisher, create_job, export_jsonl, read_summary, requeue_pending
 from labeller.providers import missing_keys
 from labeller.recordings import open_recording, write_sample
 from labeller.store import JobSummary
@@ -62,27 +69,38 @@ def execute(
         workers if workers is not None else (settings.workers if settings.broker_url is None else 0)
     )
     _check_ready(settings, simulate, detach, local_workers)
+    simulator_config(settings.simulator)
     with open_recording(recording):
         pass  # fail on a bad file before anything starts or is written
     store = open_store(settings)
     created: list[str] = []
 
-    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> None:
-        job_id = create_job(store, settings, recording, window_us=window_us, simulated=simulate)
+    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
+        job_id = create_job(
+            store,
+            settings,
+            recording,
+            window_us=window_us,
+            simulated=simulate,
+            simulator=settings.simulator if simulate else None,
+        )
         created.append(job_id)
         note_job(job_id)
-        frames = requeue_pending(store, publisher, job_id)
+        frames = read_summary(store, job_id).frame_count
         console.print(
-            f"job [bold]{job_id}[/]: {frames} frames of {window_us / 1000:g} ms from {recording}"
-            + (" [yellow](simulated providers: captions are synthetic)[/]" if simulate else "")
+            f"job [bold]{job_id}[/]: {frames} frames of {format_duration(window_us)} "
+            f"from {recording}"
         )
+        if simulate:
+            console.print("[yellow]simulated providers: captions are synthetic[/]")
+        return requeue_pending(store, publisher, job_id)
 
     try:
         summary = run_frames(
             settings,
             store,
             config_path=config_path,
-            simulate=simulate,
+            simulator=settings.simulator if simulate else None,
             workers=local_workers,
             detach=detach,
             publish=publish,
@@ -97,7 +115,7 @@ def run(
     config: ConfigOpt = None,
     window: Annotated[str | None, typer.Option(help="Frame length, e.g. 50ms.")] = None,
     simulate: Annotated[
-        bool, typer.Option(help="Serve the providers from the built-in simulator.")
+        bool, typer.Option("--simulate", help="Serve the providers from the built-in simulator.")
     ] = False,
     database_url: DatabaseOpt = None,
     broker_url: Annotated[
@@ -106,7 +124,9 @@ def run(
     workers: Annotated[
         int | None, typer.Option(min=0, help="Local worker processes to start.")
     ] = None,
-    detach: Annotated[bool, typer.Option(help="Return once the frames are queued.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Return once the frames are queued (needs a broker).")
+    ] = False,
 ) -> None:
     """Caption every time window of RECORDING; prints the job id and waits with a progress bar."""
     settings = load(config, database_url=database_url, broker_url=broker_url, window=window)
@@ -162,19 +182,24 @@ def demo(
     """Sample recording, embedded Redis, simulator, two workers: a whole job in one command."""
     started = time.monotonic()
     output.mkdir(parents=True, exist_ok=True)
+    for stale in output.glob("labeller.db*"):  # each demo starts from an empty database
+        stale.unlink()
     config_path = output / "labeller.yaml"
     config_path.write_text(yaml.safe_dump(_demo_config(output), sort_keys=False))
     recording = output / "sample.h5"
     duration_s = parse_duration_us(duration) / 1e6
     info = write_sample(recording, duration_s=duration_s, rate_hz=5e5, seed=1)
-    console.print(f"wrote {recording}: {info.events:,} events, {info.width}x{info.height}")
+    console.print(
+        f"wrote {recording}: {info.events:,} events, {info.duration_s:g} s, "
+        f"{info.width}x{info.height}"
+    )
     settings = load(config_path)
     job_id, summary = execute(
         settings, recording, config_path=config_path, simulate=True, workers=workers, detach=False
     )
     if summary is None:  # only a detached run has none
         raise typer.Exit(1)
-    store = open_store(settings, migrate=False)
+    store = open_store(settings)
     captions = output / "captions.jsonl"
     count = export_jsonl(store.engine, job_id, captions)
     store.engine.dispose()

@@ -35,7 +35,13 @@ def _frame_rows(job_id: str, windows: list[Window], router: Router) -> Iterator[
 
 
 def create_job(
-    store: Store, settings: Settings, recording: Path, *, window_us: int, simulated: bool
+    store: Store,
+    settings: Settings,
+    recording: Path,
+    *,
+    window_us: int,
+    simulated: bool,
+    simulator: dict[str, Any] | None = None,
 ) -> str:
     """Write the job and one pending frame per window; returns the job id.
 
@@ -49,7 +55,7 @@ def create_job(
         raise RecordingError(f"{path}: no time windows to label")
     spec = JobSpec.from_settings(
         settings, recording=str(path), window_us=window_us, simulated=simulated
-    )
+    ).model_copy(update={"simulator": simulator})
     job_id = uuid.uuid4().hex[:12]
     job = Job(
         id=job_id,

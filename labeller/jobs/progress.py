@@ -11,13 +11,24 @@ from labeller.store import JobSummary, Store, get_job, summarise
 __all__ = ["Rates", "read_summary", "rates", "wait_for_job"]
 
 
+#: A running job with no frame finished for this long (s) is reported as stalled.
+STALL_AFTER_S = 120.0
+
+
 @dataclass(frozen=True)
 class Rates:
     #: Finished frames per second since the job was created.
     frames_per_s: float
-    #: Seconds until every frame has ended at that rate; None before the first frame ends.
+    #: Seconds until every frame has ended at that rate; None before the first frame ends
+    #: and while stalled.
     eta_s: float | None
     elapsed_s: float
+    #: Seconds since a frame last finished (or the job started), for a running job.
+    idle_s: float | None
+
+    @property
+    def stalled(self) -> bool:
+        return self.idle_s is not None and self.idle_s > STALL_AFTER_S
 
 
 def rates(summary: JobSummary, now: float) -> Rates:
@@ -25,8 +36,12 @@ def rates(summary: JobSummary, now: float) -> Rates:
     elapsed = max(end - summary.created_at, 1e-9)
     per_s = summary.finished / elapsed
     remaining = summary.frame_count - summary.finished
-    eta = remaining / per_s if per_s > 0 else None
-    return Rates(per_s, eta, elapsed)
+    idle = None
+    if summary.state == "running":
+        idle = now - max(summary.last_done_at or summary.created_at, summary.created_at)
+    stalled = idle is not None and idle > STALL_AFTER_S
+    eta = remaining / per_s if per_s > 0 and remaining and not stalled else None
+    return Rates(per_s, eta, elapsed, idle)
 
 
 def read_summary(store: Store, job_id: str) -> JobSummary:

@@ -11,6 +11,10 @@ __all__ = ["Publisher"]
 
 
 class Publisher(Protocol):
+    def check(self) -> None:
+        """Raise BrokerUnavailable (or ConfigError for a bad URL) unless the broker answers."""
+        ...
+
     def publish(self, messages: Sequence[FrameMessage], countdown_s: float | None = None) -> None:
         """Put each message on its provider's queue (`vlm.<provider>`), in bulk."""
         ...

@@ -17,7 +17,7 @@ import hdf5plugin
 import numpy as np
 from numpy.typing import NDArray
 
-from labeller.errors import ConfigError
+from labeller.errors import ConfigError, RecordingError
 
 __all__ = ["SampleInfo", "write_sample"]
 
@@ -77,7 +77,12 @@ def write_sample(
         else {}
     )
     total = 0
-    with h5py.File(path, "w") as h5:
+    try:
+        h5 = h5py.File(path, "w")
+    except OSError as exc:
+        reason = "is a directory" if path.is_dir() else "cannot create the file"
+        raise RecordingError(f"{path}: {reason}") from exc
+    with h5:
         h5.attrs["width"] = width
         h5.attrs["height"] = height
         h5.create_dataset("t_offset", data=np.int64(_T_OFFSET_US))

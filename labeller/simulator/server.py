@@ -117,6 +117,12 @@ class SimulatorServer:
         self._thread.start()
         logger.info("simulator listening on %s", self.url)
 
+    def wait(self) -> None:
+        """Block until the server started by `start()` stops; Ctrl-C interrupts the wait."""
+        thread = self._thread
+        while thread is not None and thread.is_alive():
+            thread.join(0.5)
+
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted or stop() from another thread."""
         httpd = self._bind()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labeller.store.engine import make_engine, normalise_url
+from labeller.store.engine import make_engine, normalise_url, sqlite_path
 from labeller.store.migrate import upgrade
 from labeller.store.models import (
     Attempt,
@@ -17,6 +17,7 @@ from labeller.store.queries import (
     FrameRow,
     JobSummary,
     ProviderStats,
+    failure_reasons,
     frames_in_states,
     get_job,
     iter_done_frames,
@@ -39,11 +40,13 @@ __all__ = [
     "JobSummary",
     "ProviderStats",
     "Store",
+    "failure_reasons",
     "frames_in_states",
     "get_job",
     "iter_done_frames",
     "make_engine",
     "normalise_url",
+    "sqlite_path",
     "stale_frames",
     "summarise",
     "upgrade",

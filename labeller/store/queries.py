@@ -13,6 +13,7 @@ from labeller.store.models import Attempt, AttemptStatus, Frame, FrameState, Job
 
 __all__ = [
     "FrameRow",
+    "failure_reasons",
     "JobSummary",
     "ProviderStats",
     "frames_in_states",
@@ -124,6 +125,19 @@ def summarise(engine: Engine, job: Job) -> JobSummary:
                 cost_usd=float(cost or 0.0),
             )
     return summary
+
+
+def failure_reasons(engine: Engine, job_id: str, limit: int = 5) -> list[tuple[str, int]]:
+    """The commonest errors of failed frames, most frequent first."""
+    with translated("reading failures"), engine.connect() as conn:
+        rows = conn.execute(
+            select(Frame.error, func.count().label("n"))
+            .where(Frame.job_id == job_id, Frame.state == FrameState.failed.value)
+            .group_by(Frame.error)
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
+        return [(str(error), int(n)) for error, n in rows]
 
 
 def _frame_rows(engine: Engine, *where: object) -> list[FrameRow]:

@@ -174,3 +174,38 @@ def test_sigterm_stops_every_service_the_run_started(
     assert _children_of(redis_server_binary()) <= redis_before
     # PDEATHSIG and the session's own stop both end the workers; wait for the last to go.
     wait_until(lambda: not (_children_of("workers.app worker") - workers_before), 30, "exit")
+
+
+def test_unreachable_broker_stops_before_a_job_is_written(tmp_path: Path) -> None:
+    recording = tmp_path / "rec.h5"
+    write_sample(recording, duration_s=0.2, width=64, height=48, rate_hz=1e4)
+    db = tmp_path / "labeller.db"
+    result = labeller(
+        "run", str(recording), "--simulate", "--workers", "1",
+        "--broker-url", "redis://user:hunter2@127.0.0.1:1/0", "--database-url", f"sqlite:///{db}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: broker redis://127.0.0.1:1/0: ")
+    assert "hunter2" not in result.stderr + result.stdout
+    assert _jobs_in(db) == 0
+
+
+def test_read_only_commands_do_not_create_a_database(tmp_path: Path) -> None:
+    result = labeller("status", "abc", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: database_url: ")
+    assert not (tmp_path / "labeller.db").exists()
+
+
+def test_sample_refuses_to_overwrite(tmp_path: Path) -> None:
+    existing = tmp_path / "rec.h5"
+    existing.write_text("precious")
+    result = labeller("sample", str(existing), "--duration", "0.1s", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"error: {existing}: already exists (pass --overwrite to replace it)"
+    )
+    assert existing.read_text() == "precious"
