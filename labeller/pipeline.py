@@ -264,9 +264,12 @@ class Pipeline:
 
     def _request(self, job: _JobContext, frame: ClaimedFrame) -> CaptionRequest:
         spec = job.spec
-        events = self._recording(spec.recording).read(frame.i_start, frame.i_end)
-        image = render(spec.render, events, job.width, job.height)
-        encoded = encode(image, spec.encoding, quality=spec.jpeg_quality, max_side=spec.max_side)
+        options = spec.render
+        events = self._recording(spec).read(frame.i_start, frame.i_end)
+        image = render(events, job.width, job.height, options, t_end_us=frame.t_end_us)
+        encoded = encode(
+            image, options.encoding, quality=options.jpeg_quality, max_side=options.max_side
+        )
         return CaptionRequest(spec.prompt, encoded.data, encoded.media_type)
 
     def _job(self, job_id: str) -> _JobContext:
@@ -278,7 +281,7 @@ class Pipeline:
         if row is None:
             raise LabellerError(f"job {job_id}: not in the database")
         spec = JobSpec.model_validate_json(row.spec)
-        recording = self._recording(spec.recording)
+        recording = self._recording(spec)
         context = _JobContext(
             spec,
             Router(spec.providers),
@@ -290,11 +293,13 @@ class Pipeline:
             self._jobs[job_id] = context
         return context
 
-    def _recording(self, path: str) -> Recording:
+    def _recording(self, spec: JobSpec) -> Recording:
+        """One open handle per recording and layout in this process."""
+        key = f"{spec.recording}|{spec.recording_options.model_dump_json()}"
         with self._lock:
-            if path not in self._recordings:
-                self._recordings[path] = open_recording(Path(path))
-            return self._recordings[path]
+            if key not in self._recordings:
+                self._recordings[key] = open_recording(Path(spec.recording), spec.recording_options)
+            return self._recordings[key]
 
     def _client(self, job_id: str, provider_name: str) -> CaptionClient:
         with self._lock:

@@ -9,6 +9,7 @@ from types import FrameType
 import typer
 
 from labeller.cli._common import err_console
+from labeller.cli.inspect import inspect
 from labeller.cli.manage import db_upgrade, export, requeue, sample, simulate, status, worker
 from labeller.cli.run import demo, run
 from labeller.errors import LabellerError, UserError
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command()(inspect)
 app.command()(run)
 app.command()(demo)
 app.command()(status)

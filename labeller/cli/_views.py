@@ -23,7 +23,30 @@ from labeller.config import JobSpec
 from labeller.jobs import rates
 from labeller.store import JobSummary
 
-__all__ = ["job_progress", "summary_json", "summary_table"]
+__all__ = ["counting_progress", "job_progress", "summary_json", "summary_table"]
+
+
+@contextmanager
+def counting_progress(
+    console: Console, label: str, total: int | None, unit: str
+) -> Iterator[Callable[[int], None]]:
+    """A bar for long local work (checking a recording, planning frames); yields `advance_to`."""
+    progress = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}" + (f"/{total:,}" if total else "") + f" {unit}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task(label, total=total)
+
+    def advance_to(done: int) -> None:
+        progress.update(task, completed=done)
+
+    with progress:
+        yield advance_to
 
 
 @contextmanager

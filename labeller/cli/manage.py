@@ -15,9 +15,8 @@ from rich.markup import escape
 from labeller.cli._common import ConfigOpt, DatabaseOpt, console, load, open_store, require_job
 from labeller.cli._session import run_frames, simulator_config
 from labeller.cli._views import summary_json, summary_table
-from labeller.config import JobSpec
+from labeller.config import JobSpec, parse_duration_us
 from labeller.errors import UserError
-from labeller.frames import parse_duration_us
 from labeller.jobs import (
     Publisher,
     export_jsonl,
@@ -103,7 +102,7 @@ def requeue(
         detach=not local,
         publish=publish,
     )
-    if summary is not None and summary.done != summary.frame_count:
+    if summary is not None and not summary.succeeded:
         raise typer.Exit(1)
 
 

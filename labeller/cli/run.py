@@ -21,12 +21,18 @@ from labeller.cli._common import (
     open_store,
 )
 from labeller.cli._session import run_frames, simulator_config
-from labeller.config import Settings
+from labeller.cli._views import counting_progress
+from labeller.config import Settings, parse_duration_us
 from labeller.errors import ConfigError, UserError
-from labeller.frames import parse_duration_us
 from labeller.jobs import Publisher, create_job, export_jsonl, read_summary, requeue_pending
 from labeller.providers import missing_keys
-from labeller.recordings import open_recording, write_sample
+from labeller.recordings import (
+    Recording,
+    open_recording,
+    scan_recording,
+    validate_recording,
+    write_sample,
+)
 from labeller.store import JobSummary
 
 __all__ = ["demo", "run"]
@@ -54,42 +60,66 @@ def _check_ready(settings: Settings, simulate: bool, detach: bool, workers: int)
         )
 
 
+def _checked_recording(path: Path, settings: Settings, *, check: bool) -> Recording:
+    """Open the recording and, unless told not to, scan it once for unsorted or stray events."""
+    recording = open_recording(path, settings.recording)
+    try:
+        if check:
+            with counting_progress(
+                console, "Checking", recording.event_count, "events"
+            ) as advance_to:
+                report = scan_recording(recording, progress=advance_to)
+            validate_recording(recording, report)
+    except BaseException:
+        recording.close()
+        raise
+    return recording
+
+
+def _estimated_frames(recording: Recording, settings: Settings) -> int | None:
+    binning = settings.binning
+    if binning.events:
+        return recording.event_count // (binning.stride_events or binning.events) + 1
+    span = recording.t_end_us - recording.t_start_us
+    return span // (binning.stride_us or binning.window_us) + 1
+
+
 def execute(
     settings: Settings,
-    recording: Path,
+    path: Path,
     *,
     config_path: Path | None,
     simulate: bool,
     workers: int | None,
     detach: bool,
+    check: bool = True,
 ) -> tuple[str, JobSummary | None]:
     """Validate everything, then create the job, publish its frames and (unless detached) wait."""
-    window_us = parse_duration_us(settings.window)
     local_workers = (
         workers if workers is not None else (settings.workers if settings.broker_url is None else 0)
     )
     _check_ready(settings, simulate, detach, local_workers)
     simulator_config(settings.simulator)
-    with open_recording(recording):
-        pass  # fail on a bad file before anything starts or is written
+    recording = _checked_recording(path, settings, check=check)
     store = open_store(settings)
     created: list[str] = []
 
     def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
-        job_id = create_job(
-            store,
-            settings,
-            recording,
-            window_us=window_us,
-            simulated=simulate,
-            simulator=settings.simulator if simulate else None,
-        )
+        estimate = _estimated_frames(recording, settings)
+        with counting_progress(console, "Planning", estimate, "frames") as advance_to:
+            job_id = create_job(
+                store,
+                settings,
+                recording,
+                simulated=simulate,
+                progress=lambda window: advance_to(window.index + 1),
+            )
         created.append(job_id)
         note_job(job_id)
-        frames = read_summary(store, job_id).frame_count
+        summary = read_summary(store, job_id)
         console.print(
-            f"job [bold]{job_id}[/]: {frames} frames of {format_duration(window_us)} "
-            f"from {recording}"
+            f"job [bold]{job_id}[/]: {summary.frame_count:,} frames ({_binning_text(settings)}) "
+            f"from {path}" + (f", {summary.skipped:,} skipped" if summary.skipped else "")
         )
         if simulate:
             console.print("[yellow]simulated providers: captions are synthetic[/]")
@@ -106,14 +136,54 @@ def execute(
             publish=publish,
         )
     finally:
+        recording.close()
         store.engine.dispose()
     return created[0], summary
 
 
+def _binning_text(settings: Settings) -> str:
+    binning = settings.binning
+    if binning.events:
+        return f"{binning.events:,} events each"
+    return f"{format_duration(binning.window_us)} each"
+
+
 def run(
-    recording: Annotated[Path, typer.Argument(help="HDF5 event recording (DSEC layout).")],
+    recording: Annotated[Path, typer.Argument(help="HDF5 event recording.", metavar="RECORDING")],
     config: ConfigOpt = None,
-    window: Annotated[str | None, typer.Option(help="Frame length, e.g. 50ms.")] = None,
+    window: Annotated[str | None, typer.Option(help="Frame length [default: 50ms].")] = None,
+    events: Annotated[
+        int | None, typer.Option(min=1, help="Events per frame: bin by count instead of time.")
+    ] = None,
+    stride: Annotated[
+        str | None,
+        typer.Option(help="Distance between frame starts (duration, or events with --events)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Skip the recording's first part, e.g. 2s.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Stop this far into the recording, e.g. 30s.")
+    ] = None,
+    min_events: Annotated[
+        int | None, typer.Option(min=0, help="Frames with fewer events are skipped, not sent.")
+    ] = None,
+    keep_partial: Annotated[
+        bool, typer.Option("--keep-partial", help="Keep the last, shorter frame.")
+    ] = False,
+    render: Annotated[
+        str | None, typer.Option(help="histogram, counts or time-surface [default: histogram].")
+    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="png or jpeg [default: png].")] = None,
+    quality: Annotated[int | None, typer.Option(min=1, max=100, help="JPEG quality.")] = None,
+    max_side: Annotated[
+        int | None, typer.Option(min=1, help="Downscale so the longer side fits.")
+    ] = None,
+    format_name: Annotated[
+        str | None,
+        typer.Option("--format", help="Force a layout: dsec, prophesee, mvsec, e2vid, m3ed."),
+    ] = None,
+    camera: Annotated[str | None, typer.Option(help="left or right (MVSEC, M3ED).")] = None,
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Serve the providers from the built-in simulator.")
     ] = False,
@@ -122,20 +192,51 @@ def run(
         str | None, typer.Option(help="Celery broker (default: embedded Redis, local workers).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=0, help="Local worker processes to start.")
+        int | None,
+        typer.Option(min=0, help="Local worker processes [default: 2 without a broker]."),
     ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", help="Return once the frames are queued (needs a broker).")
     ] = False,
+    skip_check: Annotated[
+        bool, typer.Option("--skip-check", help="Do not scan the recording for unsorted events.")
+    ] = False,
 ) -> None:
-    """Caption every time window of RECORDING; prints the job id and waits with a progress bar."""
-    settings = load(config, database_url=database_url, broker_url=broker_url, window=window)
+    """Caption every frame of RECORDING; prints the job id and waits with a progress bar."""
+    settings = load(
+        config,
+        database_url=database_url,
+        broker_url=broker_url,
+        binning=_given(
+            window=window,
+            events=events,
+            stride=stride,
+            start=start,
+            end=end,
+            min_events=min_events,
+            keep_partial=keep_partial or None,
+        ),
+        render=_given(mode=render, encoding=encoding, jpeg_quality=quality, max_side=max_side),
+        recording=_given(format=format_name, camera=camera),
+    )
     job_id, summary = execute(
-        settings, recording, config_path=config, simulate=simulate, workers=workers, detach=detach
+        settings,
+        recording,
+        config_path=config,
+        simulate=simulate,
+        workers=workers,
+        detach=detach,
+        check=not skip_check,
     )
     console.print(f"job id: {job_id}")
-    if summary is not None and summary.done != summary.frame_count:
+    if summary is not None and not summary.succeeded:
         raise typer.Exit(1)
+
+
+def _given(**values: object) -> dict[str, object] | None:
+    """The flags a person actually gave, as a nested override (None when none were)."""
+    given = {k: v for k, v in values.items() if v is not None}
+    return given or None
 
 
 #: The demo's two providers: the stingy one's real (simulated) limit is below our offered load.
@@ -151,7 +252,7 @@ DEMO_SIMULATOR = {
 def _demo_config(output: Path) -> dict[str, object]:
     return {
         "database_url": f"sqlite:///{(output / 'labeller.db').resolve()}",
-        "window": "50ms",
+        "binning": {"window": "50ms", "keep_partial": True},
         "providers": [
             {
                 "name": "openai",
@@ -210,5 +311,5 @@ def demo(
         f"demo: {count} captions in {captions}, database {output / 'labeller.db'}, "
         f"{time.monotonic() - started:.1f} s in all"
     )
-    if summary.done != summary.frame_count:
+    if not summary.succeeded:
         raise typer.Exit(1)

@@ -1,8 +1,9 @@
-"""Image encoders: an RGB frame to the PNG or JPEG bytes a provider request carries.
+"""Image encoders: an RGB or grayscale frame to the PNG or JPEG bytes a provider request carries.
 
 PNG is lossless but slow (~44 ms at 1280×720, level 1); JPEG q90 takes ~6 ms, so the encoder,
 not the binning, is where a frame's CPU goes. `max_side` shrinks large sensors first, since
-providers bill image tokens by pixel count.
+providers bill image tokens by pixel count. A `(H, W)` array is encoded as one-channel
+grayscale (PNG "L", grayscale JPEG), a third of the bytes to compress and to send.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def encode_png(image: NDArray[np.uint8], *, compress_level: int = 1) -> bytes:
 
 
 def encode_jpeg(image: NDArray[np.uint8], *, quality: int = 90) -> bytes:
-    """JPEG bytes of an (H, W, 3) or (H, W) uint8 image at `quality` (1..95)."""
+    """JPEG bytes of an (H, W, 3) or (H, W) uint8 image at `quality` (1..100)."""
     return _jpeg(Image.fromarray(image), quality)
 
 
@@ -50,15 +51,17 @@ def encode(
     quality: int = 90,
     max_side: int | None = None,
 ) -> EncodedImage:
-    """Encode as `encoding` ("png" or "jpeg"), first shrinking so no side exceeds `max_side` px.
+    """Encode an (H, W, 3) RGB or (H, W) grayscale uint8 image as `encoding` ("png" or "jpeg").
 
-    Shrinking keeps the aspect ratio; `quality` applies to JPEG only. Raises `ConfigError` for
-    an unknown encoding or an out-of-range `quality` or `max_side`.
+    The image is first shrunk, keeping its aspect ratio, so no side exceeds `max_side` pixels;
+    `quality` applies to JPEG only. Raises `ConfigError` naming the setting for an unknown
+    encoding or an out-of-range `quality` or `max_side`.
     """
     media_type = ENCODINGS.get(encoding)
     if media_type is None:
         raise ConfigError(
-            f"unknown image encoding {encoding!r}: expected one of {', '.join(sorted(ENCODINGS))}"
+            f"render.encoding {encoding!r} is unknown: expected one of "
+            f"{', '.join(sorted(ENCODINGS))}"
         )
     picture = Image.fromarray(image)
     if max_side is not None:
@@ -69,7 +72,7 @@ def encode(
 
 def _shrink(picture: Image.Image, max_side: int) -> Image.Image:
     if max_side < 1:
-        raise ConfigError(f"max_side must be a positive number of pixels, got {max_side}")
+        raise ConfigError(f"render.max_side must be a positive number of pixels, got {max_side}")
     longest = max(picture.width, picture.height)
     if longest <= max_side:
         return picture
@@ -88,8 +91,9 @@ def _png(picture: Image.Image, compress_level: int) -> bytes:
 
 
 def _jpeg(picture: Image.Image, quality: int) -> bytes:
-    if not 1 <= quality <= 95:
-        raise ConfigError(f"JPEG quality must be in [1, 95], got {quality}")
+    # Pillow accepts up to 100 (as `render.jpeg_quality` does); above 95 only grows the file.
+    if not 1 <= quality <= 100:
+        raise ConfigError(f"render.jpeg_quality must be in [1, 100], got {quality}")
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()

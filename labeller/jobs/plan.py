@@ -1,70 +1,88 @@
-"""Plan a job: validate the recording, slice it into windows, write Job and Frame rows at once."""
+"""Plan a job: validate the recording, slice it into windows, write Job and Frame rows at once.
+
+Windows stream from the recording straight into batched INSERTs: planning holds one batch of
+rows, never the recording's timestamps, so memory grows only with the frames in a batch.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from labeller.config import JobSpec, Settings
 from labeller.errors import RecordingError
-from labeller.frames import Window, plan_time_windows
-from labeller.recordings import open_recording
+from labeller.frames import Window, plan_windows
+from labeller.recordings import Recording
 from labeller.routing import Router
 from labeller.store import FrameState, Job, JobState, Store
 
 __all__ = ["create_job"]
 
 
-def _frame_rows(job_id: str, windows: list[Window], router: Router) -> Iterator[dict[str, Any]]:
+def _frame_rows(
+    job_id: str,
+    windows: Iterator[Window],
+    router: Router,
+    min_events: int,
+    progress: Callable[[Window], None] | None,
+) -> Iterator[dict[str, Any]]:
     for window in windows:
+        if progress is not None:
+            progress(window)
+        skipped = window.event_count < min_events
         yield {
             "index": window.index,
             "t_start_us": window.t_start_us,
             "t_end_us": window.t_end_us,
             "i_start": window.i_start,
             "i_end": window.i_end,
-            "state": FrameState.pending.value,
+            "state": FrameState.skipped.value if skipped else FrameState.pending.value,
             "provider": router.first(job_id, window.index),
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "cost_usd": 0.0,
             "attempts": 0,
+            "error": f"fewer than {min_events} events" if skipped else None,
         }
 
 
 def create_job(
     store: Store,
     settings: Settings,
-    recording: Path,
+    recording: Recording,
     *,
-    window_us: int,
     simulated: bool,
-    simulator: dict[str, Any] | None = None,
+    progress: Callable[[Window], None] | None = None,
 ) -> str:
-    """Write the job and one pending frame per window; returns the job id.
+    """Write the job and one frame per window (pending, or skipped below `min_events`).
 
-    The recording is read and planned before anything is written, so a bad file leaves no job.
-    Raises RecordingError for an unusable recording.
+    One transaction: a recording that fails midway leaves no job. Returns the job id.
+    Raises RecordingError when the recording yields no window.
     """
-    path = recording.resolve()
-    with open_recording(path) as opened:
-        windows = list(plan_time_windows(opened, window_us))
-    if not windows:
-        raise RecordingError(f"{path}: no time windows to label")
-    spec = JobSpec.from_settings(
-        settings, recording=str(path), window_us=window_us, simulated=simulated
-    ).model_copy(update={"simulator": simulator})
+    path = Path(recording.path).resolve()
+    spec = JobSpec.from_settings(settings, recording=str(path), simulated=simulated)
     job_id = uuid.uuid4().hex[:12]
     job = Job(
         id=job_id,
         recording=str(path),
         spec=spec.model_dump_json(),
         state=JobState.running.value,
-        frame_count=len(windows),
+        frame_count=0,
         simulated=simulated,
         created_at=store.clock(),
     )
-    store.create_job(job, _frame_rows(job_id, windows, Router(spec.providers)))
+    rows = _frame_rows(
+        job_id,
+        plan_windows(recording, settings.binning),
+        Router(spec.providers),
+        settings.binning.min_events,
+        progress,
+    )
+    if store.create_job(job, rows) == 0:
+        raise RecordingError(
+            f"{path}: no frames to label with these binning settings "
+            "(window, events, start, end, keep_partial)"
+        )
     return job_id

@@ -1,39 +1,50 @@
-"""An open event recording: format detection, validation and h5py errors made `RecordingError`.
+"""An open event recording: layout detection, validation and h5py errors made `RecordingError`.
 
-Every h5py `OSError`/`RuntimeError` (unreadable file, missing compression filter, truncated
-chunk) leaves this module as one-line `RecordingError` naming the file, with the cause kept.
+Every h5py failure (unreadable file, damaged object, missing compression filter, corrupt chunk)
+leaves this module as one `RecordingError` line naming the file and, where known, the dataset,
+with the h5py error kept as the cause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import h5py  # type: ignore[import-untyped]
-import hdf5plugin  # noqa: F401  (registers Blosc/zstd filters)
+import hdf5plugin  # noqa: F401  (registers Blosc, zstd, LZ4, … filters)
 
+from labeller.config import RecordingSettings
 from labeller.errors import RecordingError
 from labeller.recordings._events import Events
-from labeller.recordings.formats import FormatReader, detect_format
+from labeller.recordings._h5 import H5Fault
+from labeller.recordings.formats import FormatReader, open_format
 
 __all__ = ["Recording", "open_recording"]
 
 
+def _cause(exc: BaseException) -> str:
+    """h5py's message on one line; a KeyError's without the quotes `str` adds."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
 @contextmanager
 def _translated(path: Path, action: str) -> Iterator[None]:
-    """Turn h5py's I/O errors into `RecordingError("<path>: cannot <action>: <cause>")`."""
+    """h5py's errors as `RecordingError("<path>: cannot <action>: [<object>: ]<cause>")`."""
     try:
         yield
+    except H5Fault as fault:
+        cause = fault.__cause__ if fault.__cause__ is not None else fault
+        raise RecordingError(f"{path}: cannot {action}: {fault.what}: {_cause(cause)}") from cause
     except (OSError, RuntimeError) as exc:
-        cause = " ".join(str(exc).split()) or type(exc).__name__
-        raise RecordingError(f"{path}: cannot {action}: {cause}") from exc
+        raise RecordingError(f"{path}: cannot {action}: {_cause(exc)}") from exc
 
 
 class Recording:
-    """A validated recording, open until `close()`; times are absolute epoch µs, ranges half-open.
+    """A validated recording, open until `close()`; times are absolute µs, ranges half-open.
 
     Use `open_recording` rather than the constructor; both work as a context manager.
     """
@@ -50,18 +61,18 @@ class Recording:
 
     @property
     def format(self) -> str:
-        """Name of the detected layout, e.g. "dsec"."""
+        """Name of the layout, e.g. "dsec", "prophesee", "generic"."""
         return self._format
 
     @property
     def width(self) -> int:
-        """Sensor width (pixels): from the file's attribute, else the largest x + 1."""
+        """Sensor width (pixels): the file's, else the settings', else the largest x + 1."""
         with _translated(self._path, "read the sensor width"):
             return self._reader.width
 
     @property
     def height(self) -> int:
-        """Sensor height (pixels): from the file's attribute, else the largest y + 1."""
+        """Sensor height (pixels): the file's, else the settings', else the largest y + 1."""
         with _translated(self._path, "read the sensor height"):
             return self._reader.height
 
@@ -71,23 +82,41 @@ class Recording:
 
     @property
     def t_start_us(self) -> int:
-        """Time of the first event (epoch µs)."""
+        """Time of the first event (µs in the file's time base, e.g. epoch for DSEC)."""
         return self._reader.t_start_us
 
     @property
     def t_end_us(self) -> int:
-        """One µs past the last event (epoch µs), so `[t_start_us, t_end_us)` holds every event."""
+        """One µs past the last event, so `[t_start_us, t_end_us)` holds every event."""
         return self._reader.t_end_us
 
+    @property
+    def datasets(self) -> Mapping[str, str]:
+        """The dataset holding each field, keyed "x", "y", "p", "t" (for messages)."""
+        return MappingProxyType(self._reader.datasets)
+
     def index_at(self, t_us: int) -> int:
-        """Index of the first event at or after `t_us` (epoch µs); `event_count` if none."""
+        """Index of the first event at or after `t_us` (µs); `event_count` if none.
+
+        Uses the file's own time index where it has one, otherwise bisects; either way it reads
+        O(log n) small slices, never all timestamps.
+        """
         with _translated(self._path, f"look up time {t_us} us"):
             return self._reader.index_at(t_us)
+
+    def time_at(self, index: int) -> int:
+        """Time (µs) of event `index`, reading only its timestamp; for count windows."""
+        with _translated(self._path, f"read the time of event {index}"):
+            return self._reader.time_at(index)
 
     def read(self, i0: int, i1: int) -> Events:
         """Events `[i0, i1)`; raises `RecordingError` if the range exceeds the file."""
         with _translated(self._path, f"read events [{i0}, {i1})"):
             return self._reader.read(i0, i1)
+
+    def _settle_size(self, max_x: int, max_y: int) -> None:
+        """Let a scan that saw every coordinate spare `width`/`height` their own pass."""
+        self._reader.settle_size(max_x, max_y)
 
     def close(self) -> None:
         with _translated(self._path, "close the file"):
@@ -108,12 +137,14 @@ class Recording:
         return f"Recording({str(self._path)!r}, format={self._format!r})"
 
 
-def open_recording(path: Path) -> Recording:
-    """Open and validate the recording at `path`, detecting its layout.
+def open_recording(path: Path, options: RecordingSettings | None = None) -> Recording:
+    """Open and validate the recording at `path`, in the layout `options` names or detects.
 
-    Raises `RecordingError` if the file is missing, not HDF5, or not a valid known layout.
+    `options` defaults to `RecordingSettings()` (auto-detection). Raises `RecordingError` if the
+    file is missing, not HDF5, damaged, or not a valid layout.
     """
     path = Path(path)
+    options = RecordingSettings() if options is None else options
     if not path.is_file():
         reason = "is a directory, not a file" if path.is_dir() else "no such file"
         raise RecordingError(f"{path}: {reason}")
@@ -122,9 +153,8 @@ def open_recording(path: Path) -> Recording:
             raise RecordingError(f"{path}: not an HDF5 file")
         h5file = h5py.File(path, "r")
     try:
-        with _translated(path, "read the file"):
-            fmt = detect_format(h5file)
-            reader = fmt.open(h5file, path)
+        with _translated(path, "open the file"):
+            fmt, reader = open_format(h5file, path, options)
     except BaseException:
         h5file.close()
         raise

@@ -29,7 +29,7 @@ class Base(DeclarativeBase):
 class JobState(enum.StrEnum):
     #: Frames are being captioned.
     running = "running"
-    #: Every frame is done.
+    #: Every frame is done (or skipped).
     done = "done"
     #: Every frame ended, some failed.
     failed = "failed"
@@ -46,9 +46,15 @@ class FrameState(enum.StrEnum):
     done = "done"
     #: Out of attempts or refused by the provider; `error` says why.
     failed = "failed"
+    #: Fewer events than `binning.min_events`: never sent.
+    skipped = "skipped"
 
 
-TERMINAL_FRAME_STATES = (FrameState.done.value, FrameState.failed.value)
+TERMINAL_FRAME_STATES = (
+    FrameState.done.value,
+    FrameState.failed.value,
+    FrameState.skipped.value,
+)
 
 
 class AttemptStatus(enum.StrEnum):

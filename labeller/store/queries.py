@@ -70,8 +70,17 @@ class JobSummary:
         return self.counts.get(FrameState.failed.value, 0)
 
     @property
+    def skipped(self) -> int:
+        return self.counts.get(FrameState.skipped.value, 0)
+
+    @property
     def finished(self) -> int:
-        return self.done + self.failed
+        return self.done + self.failed + self.skipped
+
+    @property
+    def succeeded(self) -> bool:
+        """Every frame captioned, or skipped on purpose."""
+        return self.done + self.skipped == self.frame_count
 
     @property
     def cost_usd(self) -> float:

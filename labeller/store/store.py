@@ -40,6 +40,8 @@ class ClaimedFrame:
     index: int
     i_start: int
     i_end: int
+    t_start_us: int
+    t_end_us: int
     attempts: int
 
 
@@ -55,6 +57,10 @@ class FrameOutcome:
     cost_usd: float
 
 
+class _NothingToInsert(Exception):
+    """Rolls back a job that planned no frames."""
+
+
 class Store:
     """Job, frame and attempt writes over one engine, with an injected clock (epoch s)."""
 
@@ -64,22 +70,32 @@ class Store:
         self.clock = clock
 
     def create_job(self, job: Job, frames: Iterable[dict[str, Any]]) -> int:
-        """Insert the job and its frames in one transaction: all of it or nothing."""
+        """Insert the job and its frames in one transaction: all of it or nothing.
+
+        `frames` may be a generator: rows go in batches of INSERT_BATCH, and the job's
+        `frame_count` is set from what was inserted. Returns that count (0 inserts nothing).
+        """
         now = self.clock()
         count = 0
-        with translated("creating the job"), self.sessions.begin() as session:
-            session.add(job)
-            session.flush()
-            batch: list[dict[str, Any]] = []
-            for frame in frames:
-                batch.append({**frame, "job_id": job.id, "updated_at": now})
-                if len(batch) >= INSERT_BATCH:
+        try:
+            with translated("creating the job"), self.sessions.begin() as session:
+                session.add(job)
+                session.flush()
+                batch: list[dict[str, Any]] = []
+                for frame in frames:
+                    batch.append({**frame, "job_id": job.id, "updated_at": now})
+                    if len(batch) >= INSERT_BATCH:
+                        session.execute(insert(Frame), batch)
+                        count += len(batch)
+                        batch = []
+                if batch:
                     session.execute(insert(Frame), batch)
                     count += len(batch)
-                    batch = []
-            if batch:
-                session.execute(insert(Frame), batch)
-                count += len(batch)
+                if count == 0:
+                    raise _NothingToInsert
+                job.frame_count = count
+        except _NothingToInsert:
+            return 0
         return count
 
     def mark_queued(self, job_id: str, indices: Sequence[int], from_states: Sequence[str]) -> None:
@@ -121,7 +137,9 @@ class Store:
                     attempts=Frame.attempts + 1,
                     updated_at=now,
                 )
-                .returning(Frame.i_start, Frame.i_end, Frame.attempts)
+                .returning(
+                    Frame.i_start, Frame.i_end, Frame.t_start_us, Frame.t_end_us, Frame.attempts
+                )
             ).one_or_none()
             if row is None:
                 # A frame that keeps killing its worker ends here instead of looping forever.
@@ -137,7 +155,7 @@ class Store:
                     )
                 )
                 return None
-        return ClaimedFrame(job_id, index, int(row[0]), int(row[1]), int(row[2]))
+        return ClaimedFrame(job_id, index, *(int(value) for value in row))
 
     def record_attempt(self, attempt: Attempt) -> None:
         with translated("recording an attempt"), self.sessions.begin() as session:

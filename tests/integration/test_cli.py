@@ -111,7 +111,9 @@ def test_local_run_status_export_requeue(tmp_path: Path) -> None:
     recording = tmp_path / "rec.h5"
     write_sample(recording, duration_s=1.0, width=160, height=120, rate_hz=5e4, seed=2)
     before = _children_of(redis_server_binary())
-    run = labeller("run", str(recording), "--simulate", "--workers", "1", cwd=tmp_path)
+    run = labeller(
+        "run", str(recording), "--simulate", "--workers", "1", "--keep-partial", cwd=tmp_path
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "simulated" in run.stdout
     job_id = run.stdout.strip().splitlines()[-1].removeprefix("job id: ").strip()

@@ -73,7 +73,7 @@ def test_flower_shows_label_frame_tasks_and_provider_queues(
     write_sample(recording, duration_s=0.5, width=160, height=120, rate_hz=5e4, seed=8)
     run = subprocess.run(
         [sys.executable, "-m", "labeller.cli.__main__", "run", str(recording), "--simulate",
-         "--workers", "1"],
+         "--workers", "1", "--keep-partial"],
         env=flower_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr

@@ -23,7 +23,7 @@ from sqlalchemy import func, inspect, select, text
 from labeller.config import load_settings
 from labeller.jobs import create_job, export_jsonl, requeue_pending
 from labeller.local import LocalWorkers
-from labeller.recordings import write_sample
+from labeller.recordings import open_recording, write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Attempt, AttemptStatus, Frame, FrameState, Store, make_engine, upgrade
 from workers import make_publisher
@@ -82,7 +82,7 @@ def simulator() -> Iterator[SimulatorServer]:
 
 def _write_config(path: Path, simulator_url: str) -> Path:
     config = {
-        "window": "10ms",
+        "binning": {"window": "10ms", "keep_partial": True},
         "providers": [
             {
                 "name": "openai",
@@ -168,7 +168,8 @@ def test_job_runs_to_completion_with_fallback(
         RedisMonitor(redis_url) as monitor,
         LocalWorkers(2, queues=queues, concurrency=6, env=env, log_dir=tmp_path / "logs"),
     ):
-        job_id = create_job(store, settings, recording, window_us=10_000, simulated=False)
+        with open_recording(recording, settings.recording) as opened:
+            job_id = create_job(store, settings, opened, simulated=False)
         publisher = make_publisher(settings)
         try:
             assert requeue_pending(store, publisher, job_id) == FRAMES

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -42,33 +43,43 @@ def test_defaults_without_file_env_or_overrides() -> None:
     settings = load_settings()
 
     assert settings == Settings()
-    assert (settings.window, settings.max_attempts, settings.key_prefix) == ("50ms", 6, "labeller")
+    assert (settings.binning.window, settings.max_attempts, settings.key_prefix) == (
+        "50ms",
+        6,
+        "labeller",
+    )
     assert [(p.name, p.model) for p in settings.providers] == [("openai", "gpt-4o-mini")]
 
 
 def test_yaml_over_defaults(tmp_path: Path) -> None:
-    path = write(tmp_path, "window: 10ms\nmax_attempts: 3\nencoding: jpeg\n")
+    path = write(tmp_path, "binning:\n  window: 10ms\nmax_attempts: 3\nrender:\n  encoding: jpeg\n")
 
     settings = load_settings(path)
 
-    assert (settings.window, settings.max_attempts, settings.encoding) == ("10ms", 3, "jpeg")
+    assert (settings.binning.window, settings.max_attempts, settings.render.encoding) == (
+        "10ms",
+        3,
+        "jpeg",
+    )
     assert settings.lease_s == 300.0
 
 
 def test_env_over_yaml_and_overrides_over_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write(tmp_path, "window: 10ms\nmax_attempts: 3\nkey_prefix: from-yaml\nlease_s: 10\n")
+    path = write(
+        tmp_path, "binning:\n  window: 10ms\nmax_attempts: 3\nkey_prefix: from-yaml\nlease_s: 10\n"
+    )
     monkeypatch.setenv("LABELLER_MAX_ATTEMPTS", "4")
     monkeypatch.setenv("LABELLER_KEY_PREFIX", "from-env")
 
-    settings = load_settings(path, {"max_attempts": 5, "window": None})
+    settings = load_settings(path, {"max_attempts": 5, "binning": None})
 
     assert settings.max_attempts == 5  # override beats env and YAML
     assert settings.key_prefix == "from-env"  # env beats YAML
-    assert settings.window == "10ms"  # a None override is no override
+    assert settings.binning.window == "10ms"  # a None override is no override
     assert settings.lease_s == 10.0  # YAML beats the default
-    assert settings.jpeg_quality == 90  # nobody set it
+    assert settings.render.jpeg_quality == 90  # nobody set it
 
 
 def test_env_over_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,17 +92,22 @@ def test_env_over_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_labeller_config_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LABELLER_CONFIG", str(write(tmp_path, "window: 20ms\n")))
+    monkeypatch.setenv("LABELLER_CONFIG", str(write(tmp_path, "binning: {window: 20ms}\n")))
 
-    assert load_settings().window == "20ms"
+    assert load_settings().binning.window == "20ms"
 
 
 def test_an_explicit_path_beats_labeller_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LABELLER_CONFIG", str(write(tmp_path, "window: 20ms\n", "env.yaml")))
+    monkeypatch.setenv(
+        "LABELLER_CONFIG", str(write(tmp_path, "binning: {window: 20ms}\n", "env.yaml"))
+    )
 
-    assert load_settings(write(tmp_path, "window: 30ms\n", "flag.yaml")).window == "30ms"
+    assert (
+        load_settings(write(tmp_path, "binning: {window: 30ms}\n", "flag.yaml")).binning.window
+        == "30ms"
+    )
 
 
 def test_an_empty_file_gives_defaults(tmp_path: Path) -> None:
@@ -99,9 +115,9 @@ def test_an_empty_file_gives_defaults(tmp_path: Path) -> None:
 
 
 def test_a_file_does_not_leak_into_the_next_load(tmp_path: Path) -> None:
-    load_settings(write(tmp_path, "window: 10ms\n"))
+    load_settings(write(tmp_path, "binning: {window: 10ms}\n"))
 
-    assert load_settings().window == "50ms"
+    assert load_settings().binning.window == "50ms"
 
 
 def test_providers_from_yaml(tmp_path: Path) -> None:
@@ -219,7 +235,7 @@ def test_an_invalid_override_names_the_key() -> None:
 def test_an_invalid_env_value_is_not_blamed_on_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write(tmp_path, "window: 10ms\n")
+    path = write(tmp_path, "binning: {window: 10ms}\n")
     monkeypatch.setenv("LABELLER_MAX_ATTEMPTS", "many")
 
     message = config_error(path)
@@ -272,3 +288,39 @@ def test_limiter_redis_url_from_a_unix_socket_broker_is_usable_by_redis() -> Non
     if url is not None:
         client = redis.Redis.from_url(url)  # parses the URL; connects on first command only
         client.close()
+
+
+# --- nested sections -----------------------------------------------------------------------------
+
+
+def test_nested_overrides_merge_with_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "binning:\n  window: 10ms\n  min_events: 5\nrender:\n  mode: counts\n")
+    monkeypatch.setenv("LABELLER_RENDER__ENCODING", "jpeg")
+
+    settings = load_settings(path, {"binning": {"keep_partial": True}})
+
+    assert settings.binning.window == "10ms" and settings.binning.min_events == 5
+    assert settings.binning.keep_partial is True
+    assert (settings.render.mode, settings.render.encoding) == ("counts", "jpeg")
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({"binning": {"window": "fast"}}, "binning.window: invalid duration 'fast'"),
+        ({"binning": {"window": "0ms"}}, "binning: window must be positive"),
+        ({"binning": {"events": 100, "stride": "5ms"}}, "stride of count windows"),
+        ({"binning": {"start": "5s", "end": "2s"}}, "end (2s) must be after start (5s)"),
+        ({"render": {"time_surface_tau": "soon"}}, "render.time_surface_tau: invalid"),
+        ({"render": {"on_color": [300, 0, 0]}}, "render.on_color.0"),
+        ({"recording": {"format": "generic"}}, "format generic needs a `layout`"),
+        ({"recording": {"format": "generic", "layout": {"x": "a"}}}, "name all of x, y, t, p"),
+    ],
+)
+def test_frame_settings_errors_name_the_key(section: dict[str, Any], expected: str) -> None:
+    message = config_error(**section)
+
+    assert message.startswith("command line: ")
+    assert expected in message

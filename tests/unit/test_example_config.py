@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from labeller.config import ProviderSettings, Settings, load_settings
+from labeller.config import (
+    BinningSettings,
+    ProviderSettings,
+    RecordingSettings,
+    RenderSettings,
+    Settings,
+    load_settings,
+)
 from labeller.simulator import ModelProfile, SimulatorConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "labeller.example.yaml"
@@ -71,3 +79,11 @@ def test_every_provider_and_profile_field_is_shown() -> None:
     for name in ModelProfile.model_fields:
         assert all(name in profile for profile in raw["simulator"]["models"].values()), name
     assert set(SimulatorConfig.model_fields) <= set(raw["simulator"])
+
+
+@pytest.mark.parametrize(
+    ("section", "model"),
+    [("recording", RecordingSettings), ("binning", BinningSettings), ("render", RenderSettings)],
+)
+def test_every_frame_setting_is_shown(section: str, model: type[BaseModel]) -> None:
+    assert set(model.model_fields) == set(_raw()[section]), f"{section}: keys differ"

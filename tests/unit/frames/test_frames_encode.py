@@ -1,4 +1,4 @@
-"""PNG/JPEG encoding round-trips through Pillow at the right size; max_side keeps the aspect."""
+"""PNG/JPEG of RGB and grayscale frames round-trip through Pillow; max_side keeps the aspect."""
 
 from __future__ import annotations
 
@@ -85,14 +85,18 @@ def test_jpeg_quality_changes_size() -> None:
 
 def test_unknown_encoding_lists_the_known_ones() -> None:
     with pytest.raises(
-        ConfigError, match="unknown image encoding 'webp': expected one of jpeg, png"
+        ConfigError, match="render.encoding 'webp' is unknown: expected one of jpeg, png"
     ):
         encode(noise(4, 4), "webp")
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"quality": 0}, "quality"), ({"quality": 101}, "quality"), ({"max_side": 0}, "max_side")],
+    [
+        ({"quality": 0}, "render.jpeg_quality"),
+        ({"quality": 101}, "render.jpeg_quality"),
+        ({"max_side": 0}, "render.max_side"),
+    ],
 )
 def test_out_of_range_options(kwargs: dict[str, int], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -102,3 +106,29 @@ def test_out_of_range_options(kwargs: dict[str, int], match: str) -> None:
 def test_png_compress_level_out_of_range() -> None:
     with pytest.raises(ConfigError, match="compress_level"):
         encode_png(noise(4, 4), compress_level=10)
+
+
+def test_jpeg_quality_100_is_accepted() -> None:
+    assert decode(encode(gradient(8, 8), "jpeg", quality=100).data)[0] == "JPEG"
+
+
+@pytest.mark.parametrize("encoding", ["png", "jpeg"])
+def test_grayscale_round_trip(encoding: str) -> None:
+    image = gradient(48, 64)[:, :, 0].copy()
+    encoded = encode(image, encoding, quality=95)
+    assert (encoded.width, encoded.height) == (64, 48)
+    with Image.open(io.BytesIO(encoded.data)) as picture:
+        assert picture.mode == "L"
+        decoded = np.asarray(picture)
+    assert decoded.shape == image.shape
+    if encoding == "png":
+        np.testing.assert_array_equal(decoded, image)
+    else:
+        assert np.abs(decoded.astype(int) - image.astype(int)).mean() < 3
+
+
+def test_grayscale_shrinks_and_stays_grayscale() -> None:
+    image = noise(480, 640)[:, :, 1].copy()
+    encoded = encode(image, "png", max_side=160)
+    with Image.open(io.BytesIO(encoded.data)) as picture:
+        assert (picture.mode, picture.size) == ("L", (160, 120))

@@ -1,111 +1,177 @@
-"""Time windows tile their range exactly; durations parse to whole microseconds."""
+"""Time windows match a brute-force reference: strides, cuts, partial windows, one look-up each."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import h5py  # type: ignore[import-untyped]
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 
+from labeller.config import parse_duration_us
 from labeller.errors import ConfigError
-from labeller.frames import Window, parse_duration_us, plan_time_windows
+from labeller.frames import Window, plan_time_windows
 from labeller.recordings import Recording, open_recording
+from tests.unit.frames.frames_dsec import T_OFFSET_US, event_range, write_dsec
 
-T_OFFSET_US = 1_600_000_000_000_000
-
-
-def write_dsec(path: Path, t: NDArray[np.int64]) -> Path:
-    """A DSEC file with relative times `t` (µs, sorted) on a 16×16 sensor."""
-    n = t.shape[0]
-    rng = np.random.default_rng(0)
-    with h5py.File(path, "w") as h5:
-        h5.create_dataset("events/x", data=rng.integers(0, 16, n).astype(np.uint16))
-        h5.create_dataset("events/y", data=rng.integers(0, 16, n).astype(np.uint16))
-        h5.create_dataset("events/p", data=rng.integers(0, 2, n).astype(np.uint8))
-        h5.create_dataset("events/t", data=t.astype(np.uint32))
-        ms = np.arange(int(t[-1]) // 1000 + 2) * 1000
-        h5.create_dataset("ms_to_idx", data=np.searchsorted(t, ms).astype(np.uint64))
-        h5.create_dataset("t_offset", data=np.int64(T_OFFSET_US))
-    return path
+#: Relative event times (µs): random, with duplicates, events on 1 ms boundaries and a gap.
+TIMES = np.sort(
+    np.concatenate(
+        [
+            np.random.default_rng(1).integers(0, 20_000, 1500),
+            np.random.default_rng(2).integers(31_000, 45_000, 1000),
+            [0, 1000, 1000, 5000, 5000, 5000, 31_000, 44_999],
+        ]
+    )
+).astype(np.int64)
+T_ABS = TIMES + T_OFFSET_US
 
 
-@pytest.fixture
-def recording(tmp_path: Path) -> Iterator[Recording]:
-    rng = np.random.default_rng(1)
-    t = np.sort(rng.integers(0, 123_457, 5000)).astype(np.int64)
-    t[0] = 0
-    with open_recording(write_dsec(tmp_path / "rec.h5", t)) as rec:
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
+    path = write_dsec(tmp_path_factory.mktemp("dsec") / "rec.h5", TIMES)
+    with open_recording(path) as rec:
         yield rec
 
 
-def assert_tiles(windows: list[Window], start: int, end: int) -> None:
-    assert [w.index for w in windows] == list(range(len(windows)))
-    assert windows[0].t_start_us == start and windows[-1].t_end_us == end
+def reference(
+    window: int, stride: int, start: int, end: int, keep_partial: bool
+) -> list[tuple[int, int, int, int, int]]:
+    """(index, t0, t1, i0, i1) per window, each event range found by scanning every event."""
+    spans = []
+    for k in range(10**6):
+        t0 = start + k * stride
+        if t0 >= end:
+            break
+        if t0 + window > end:
+            if keep_partial:
+                spans.append((t0, end))
+            break
+        spans.append((t0, t0 + window))
+    return [(k, t0, t1, *event_range(T_ABS, t0, t1)) for k, (t0, t1) in enumerate(spans)]
+
+
+def as_tuples(windows: Iterator[Window]) -> list[tuple[int, int, int, int, int]]:
+    return [(w.index, w.t_start_us, w.t_end_us, w.i_start, w.i_end) for w in windows]
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+@pytest.mark.parametrize(
+    ("window", "stride"),
+    [
+        (1000, None),
+        (1000, 1000),
+        (3000, 700),
+        (1000, 2500),
+        (7, 7),
+        (20_000, 15_000),
+        (10**6, None),
+    ],
+)
+@pytest.mark.parametrize(
+    ("start_rel", "end_rel"), [(None, None), (2_500, 37_777), (-3_000, 50_000), (1000, 1001)]
+)
+def test_matches_brute_force(
+    recording: Recording,
+    window: int,
+    stride: int | None,
+    start_rel: int | None,
+    end_rel: int | None,
+    keep_partial: bool,
+) -> None:
+    start = None if start_rel is None else T_OFFSET_US + start_rel
+    end = None if end_rel is None else T_OFFSET_US + end_rel
+    windows = plan_time_windows(
+        recording, window, stride_us=stride, start_us=start, end_us=end, keep_partial=keep_partial
+    )
+    expected = reference(
+        window,
+        stride or window,
+        recording.t_start_us if start is None else start,
+        recording.t_end_us if end is None else end,
+        keep_partial,
+    )
+    assert as_tuples(windows) == expected
+
+
+@pytest.mark.parametrize("window", [1, 999, 1000, 4096, 45_000, 45_001, 10**7])
+def test_tiling_counts_every_event_once(recording: Recording, window: int) -> None:
+    windows = list(plan_time_windows(recording, window, keep_partial=True))
+    covered = [i for w in windows for i in range(w.i_start, w.i_end)]
+    assert covered == list(range(recording.event_count))
+    assert windows[-1].t_end_us == recording.t_end_us == int(T_ABS[-1]) + 1
+    assert windows[-1].i_end == recording.event_count
     for before, after in zip(windows, windows[1:], strict=False):
-        assert before.t_end_us == after.t_start_us
-        assert before.i_end == after.i_start
+        assert (before.t_end_us, before.i_end) == (after.t_start_us, after.i_start)
 
 
-def test_windows_tile_the_whole_recording(recording: Recording) -> None:
-    windows = list(plan_time_windows(recording, 10_000))
-    assert_tiles(windows, recording.t_start_us, recording.t_end_us)
-    assert windows[0].i_start == 0 and windows[-1].i_end == recording.event_count
-    assert sum(w.event_count for w in windows) == recording.event_count
-    for w in windows:
-        t = recording.read(w.i_start, w.i_end).t_us
-        assert np.all((t >= w.t_start_us) & (t < w.t_end_us))
-
-
-def test_last_partial_window_is_kept(recording: Recording) -> None:
-    windows = list(plan_time_windows(recording, 10_000))
+def test_without_keep_partial_only_full_windows(recording: Recording) -> None:
+    windows = list(plan_time_windows(recording, 4096))
     duration = recording.t_end_us - recording.t_start_us
-    assert len(windows) == -(-duration // 10_000)
-    assert windows[-1].t_end_us - windows[-1].t_start_us == duration % 10_000
-    assert windows[-1].event_count > 0
+    assert len(windows) == duration // 4096
+    assert all(w.t_end_us - w.t_start_us == 4096 for w in windows)
+    assert windows[-1].i_end < recording.event_count
 
 
 def test_event_on_a_boundary_goes_to_the_later_window(tmp_path: Path) -> None:
     t = np.array([0, 999, 1000, 1000, 1999, 2000, 2500], dtype=np.int64)
     with open_recording(write_dsec(tmp_path / "rec.h5", t)) as rec:
-        windows = list(plan_time_windows(rec, 1000))
+        windows = list(plan_time_windows(rec, 1000, keep_partial=True))
     assert [(w.i_start, w.i_end) for w in windows] == [(0, 2), (2, 5), (5, 7)]
     assert windows[-1].t_end_us - windows[-1].t_start_us == 501
 
 
-def test_start_and_end_cut_the_range(recording: Recording) -> None:
-    with h5py.File(recording.path, "r") as h5:
-        t = h5["events/t"][:].astype(np.int64) + T_OFFSET_US
-        start, end = T_OFFSET_US + 20_500, T_OFFSET_US + 77_777
-        windows = list(plan_time_windows(recording, 7_000, start_us=start, end_us=end))
-    assert_tiles(windows, start, end)
-    assert windows[0].i_start == np.searchsorted(t, start)
-    assert windows[-1].i_end == np.searchsorted(t, end)
-    assert sum(w.event_count for w in windows) == np.count_nonzero((t >= start) & (t < end))
+def test_last_event_kept_even_when_it_ends_a_full_window(tmp_path: Path) -> None:
+    # The last event at 1999 µs: the default end (2000) makes [1000, 2000) full, and it is in it.
+    t = np.array([0, 500, 1999], dtype=np.int64)
+    with open_recording(write_dsec(tmp_path / "rec.h5", t)) as rec:
+        windows = list(plan_time_windows(rec, 1000))
+    assert [(w.i_start, w.i_end) for w in windows] == [(0, 2), (2, 3)]
+
+
+def test_one_index_lookup_per_tiling_window(
+    recording: Recording, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    original = recording.index_at
+
+    def counting(t_us: int) -> int:
+        calls.append(t_us)
+        return original(t_us)
+
+    monkeypatch.setattr(recording, "index_at", counting)
+    windows = list(plan_time_windows(recording, 1000, keep_partial=True))
+    assert len(calls) == len(windows) + 1
 
 
 def test_range_beyond_the_recording_gives_empty_windows(recording: Recording) -> None:
     end = recording.t_end_us
     windows = list(plan_time_windows(recording, 1000, start_us=end, end_us=end + 2500))
-    assert [(w.i_start, w.i_end) for w in windows] == [(5000, 5000)] * 3
+    n = recording.event_count
+    assert [(w.i_start, w.i_end) for w in windows] == [(n, n)] * 2
 
 
-def test_empty_range_gives_no_windows(recording: Recording) -> None:
-    start = recording.t_start_us
-    assert list(plan_time_windows(recording, 1000, start_us=start, end_us=start)) == []
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"window_us": 0}, "binning.window must be positive"),
+        ({"window_us": -5}, "binning.window must be positive"),
+        ({"window_us": 10, "stride_us": 0}, "binning.stride must be positive"),
+        ({"window_us": 10, "stride_us": -1}, "binning.stride must be positive"),
+        ({"window_us": 10, "start_us": 10, "end_us": 5}, "binning.end must be after"),
+        ({"window_us": 10, "start_us": 10, "end_us": 10}, "binning.end must be after"),
+    ],
+)
+def test_bad_settings(recording: Recording, kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        plan_time_windows(recording, **kwargs)
 
 
-@pytest.mark.parametrize("window_us", [0, -5])
-def test_non_positive_window(recording: Recording, window_us: int) -> None:
-    with pytest.raises(ConfigError, match="window must be positive"):
-        plan_time_windows(recording, window_us)
-
-
-def test_end_before_start(recording: Recording) -> None:
-    with pytest.raises(ConfigError, match="ends before it starts"):
-        plan_time_windows(recording, 1000, start_us=10, end_us=5)
+def test_start_past_the_recording_without_end(recording: Recording) -> None:
+    with pytest.raises(ConfigError, match=r"the recording spans \[") as info:
+        plan_time_windows(recording, 1000, start_us=recording.t_end_us + 1)
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -84,11 +84,14 @@ def test_missing_dataset_is_named(tmp_path: Path, dataset: str) -> None:
     assert error_of(path) == f"{path}: not a DSEC event recording: dataset {dataset} is missing"
 
 
-def test_unknown_layout_names_first_missing_dsec_dataset(tmp_path: Path) -> None:
+def test_unknown_layout_lists_datasets(tmp_path: Path) -> None:
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as h5:
         h5.create_dataset("frames", data=np.zeros((2, 4, 4)))
-    assert error_of(path) == f"{path}: not a DSEC event recording: dataset events/x is missing"
+    assert error_of(path) == (
+        f"{path}: unknown event layout: found datasets frames; set recording.format and, "
+        "for other layouts, recording.layout"
+    )
 
 
 def test_unequal_lengths_name_every_column(tmp_path: Path) -> None:

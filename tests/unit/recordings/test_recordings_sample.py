@@ -9,6 +9,7 @@ import h5py  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
+from labeller.config import RenderSettings
 from labeller.errors import ConfigError
 from labeller.frames import plan_time_windows, render_histogram
 from labeller.recordings import SampleInfo, open_recording, write_sample
@@ -54,9 +55,16 @@ def test_timestamps_sorted_and_ms_to_idx_correct(sample: SampleInfo) -> None:
 
 def test_consecutive_windows_render_differently(sample: SampleInfo) -> None:
     with open_recording(sample.path) as rec:
-        windows = list(plan_time_windows(rec, 50_000))
+        windows = list(plan_time_windows(rec, 50_000, keep_partial=True))
         images = [
-            render_histogram(rec.read(w.i_start, w.i_end), rec.width, rec.height) for w in windows
+            render_histogram(
+                rec.read(w.i_start, w.i_end),
+                rec.width,
+                rec.height,
+                RenderSettings(),
+                t_end_us=w.t_end_us,
+            )
+            for w in windows
         ]
     assert len(windows) == 15
     for before, after in zip(images, images[1:], strict=False):

@@ -185,7 +185,7 @@ def test_claim_leases_the_frame(store: Store, engine: Engine) -> None:
 
     frame = claim(store, 2, "w1")
 
-    assert frame == ClaimedFrame(JOB, 2, 200, 300, 1)
+    assert frame == ClaimedFrame(JOB, 2, 200, 300, 100_000, 150_000, 1)
     stored = row(engine, 2)
     assert stored.state == FrameState.running.value
     assert (stored.lease_owner, stored.lease_until, stored.attempts) == ("w1", T0 + LEASE_S, 1)
@@ -212,7 +212,7 @@ def test_an_expired_lease_can_be_claimed_again(
     clock.advance(0.5)
     again = claim(store, 0, "w2")
 
-    assert again == ClaimedFrame(JOB, 0, 0, 100, 2)
+    assert again == ClaimedFrame(JOB, 0, 0, 100, 0, 50_000, 2)
     stored = row(engine, 0)
     assert (stored.lease_owner, stored.lease_until) == ("w2", clock.now + LEASE_S)
 

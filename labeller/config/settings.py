@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -22,15 +22,11 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from labeller.config.frames import BinningSettings, RecordingSettings, RenderSettings
+from labeller.config.providers import ProviderSettings
 from labeller.errors import ConfigError
 
-__all__ = [
-    "DEFAULT_PROMPT",
-    "JobSpec",
-    "ProviderSettings",
-    "Settings",
-    "load_settings",
-]
+__all__ = ["CONFIG_ENV", "DEFAULT_PROMPT", "Settings", "load_settings"]
 
 #: Environment variable naming the YAML file a worker process loads.
 CONFIG_ENV = "LABELLER_CONFIG"
@@ -40,35 +36,6 @@ DEFAULT_PROMPT = (
     "brightness increases (ON events), blue pixels are decreases (OFF events), dark pixels saw "
     "no change. In one or two sentences, describe the moving objects and the motion."
 )
-
-
-class ProviderSettings(BaseModel):
-    """One route to a VLM: a wire format, a model, an endpoint and the env var of its key."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: Short name; also the Celery queue suffix (`vlm.<name>`).
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    #: Wire format. `openai` also serves OpenAI-compatible servers (vLLM, Ollama, LM Studio).
-    kind: Literal["openai"] = "openai"
-    model: str
-    base_url: str = "https://api.openai.com/v1"
-    #: Name of the environment variable holding the key; None for servers without auth.
-    api_key_env: str | None = "OPENAI_API_KEY"
-    #: Share of new frames routed here; weights need not sum to 1.
-    weight: float = Field(default=1.0, ge=0.0)
-    #: Requests per minute allowed across every worker on every node; None = unlimited.
-    rpm: int | None = Field(default=None, gt=0)
-    #: Bound on one HTTP call; far below the broker's visibility timeout.
-    timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
-    #: Providers to try, in order, when this one answers 429, 529, 5xx or times out.
-    fallback: list[str] = Field(default_factory=list)
-    #: OpenAI image detail: `low` is 85 tokens a frame.
-    detail: Literal["low", "high", "auto"] = "low"
-    max_tokens: int = Field(default=120, gt=0)
-    #: Prices in USD per million tokens; None takes the built-in table for the model.
-    price_input_per_mtok: float | None = Field(default=None, ge=0.0)
-    price_output_per_mtok: float | None = Field(default=None, ge=0.0)
 
 
 def _default_providers() -> list[ProviderSettings]:
@@ -93,13 +60,12 @@ class Settings(BaseSettings):
     #: Prefix of every Redis key labeller writes, broker keys included.
     key_prefix: str = "labeller"
     prompt: str = DEFAULT_PROMPT
-    #: Frame length, e.g. `50ms`.
-    window: str = "50ms"
-    render: Literal["histogram"] = "histogram"
-    encoding: Literal["png", "jpeg"] = "png"
-    jpeg_quality: int = Field(default=90, ge=1, le=100)
-    #: Downscale so the longer side is at most this many pixels before encoding.
-    max_side: int | None = Field(default=None, gt=0)
+    #: Which layout to read (auto-detected by default).
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    #: How the recording is cut into frames.
+    binning: BinningSettings = Field(default_factory=BinningSettings)
+    #: How a frame is rendered and encoded.
+    render: RenderSettings = Field(default_factory=RenderSettings)
     #: Provider calls per frame before it ends `failed`.
     max_attempts: int = Field(default=6, gt=0)
     #: How long a worker's claim on a frame lasts, in seconds.
@@ -195,7 +161,8 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         source = _source_of(str(error["loc"][0]) if error["loc"] else "", path, data, explicit)
-        raise ConfigError(f"{source}: {key}: {error['msg']}") from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {key}: {message}") from None
     except SettingsError as exc:
         # pydantic-settings names the field only in its message: "error parsing value for field
         # "providers" from source ...".
@@ -217,51 +184,3 @@ def _source_of(key: str, path: Path | None, data: dict[str, Any], explicit: dict
     if path is not None and key in data:
         return str(path)
     return "settings"
-
-
-class JobSpec(BaseModel):
-    """What a job was asked to do, stored with it so every worker labels it the same way.
-
-    It holds env var names, never keys: a worker reads the keys from its own environment.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    recording: str
-    window_us: int = Field(gt=0)
-    prompt: str
-    render: str
-    encoding: str
-    jpeg_quality: int
-    max_side: int | None
-    max_attempts: int
-    lease_s: float
-    providers: list[ProviderSettings]
-    #: Served by the built-in simulator: captions are synthetic.
-    simulated: bool = False
-    #: The simulator profiles it ran with, so a requeue simulates the same providers.
-    simulator: dict[str, Any] | None = None
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, recording: str, window_us: int, simulated: bool
-    ) -> JobSpec:
-        return cls(
-            recording=recording,
-            window_us=window_us,
-            prompt=settings.prompt,
-            render=settings.render,
-            encoding=settings.encoding,
-            jpeg_quality=settings.jpeg_quality,
-            max_side=settings.max_side,
-            max_attempts=settings.max_attempts,
-            lease_s=settings.lease_s,
-            providers=settings.providers,
-            simulated=simulated,
-        )
-
-    def provider(self, name: str) -> ProviderSettings:
-        for provider in self.providers:
-            if provider.name == name:
-                return provider
-        raise ConfigError(f"job spec: no provider named {name!r}")
