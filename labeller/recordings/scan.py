@@ -52,7 +52,7 @@ class ScanReport:
 def scan_recording(
     recording: Recording,
     *,
-    chunk_events: int = 1 << 22,
+    chunk_events: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
 ) -> ScanReport:
     """Read every event once, `chunk_events` at a time, calling `progress(events_so_far)`.

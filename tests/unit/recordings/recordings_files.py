@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "ECF_FILTER_ID",
+    "ecf_file",
     "FORMATS",
     "Source",
     "prophesee_indexes",
@@ -255,3 +256,25 @@ def write(fmt: str, path: Path, src: Source, compress: Compression = "none") -> 
     if fmt == "m3ed":
         return write_m3ed(path, src, compress=compress)
     return write_generic(path, src, compress=compress)
+
+
+def ecf_file(path: Path, code: int = ECF_FILTER_ID) -> Path:
+    """A Prophesee file whose events pass through filter `code`, chunks written raw."""
+    src = random_source(64)
+    dtype = np.dtype([("x", "<u2"), ("y", "<u2"), ("p", "<i2"), ("t", "<i8")])
+    rows = np.zeros(64, dtype=dtype)
+    rows["x"], rows["y"], rows["p"], rows["t"] = src.x, src.y, src.p, src.t_us
+    with h5py.File(path, "w") as h5:
+        events = h5.create_group("CD").create_dataset(
+            "events",
+            shape=(64,),
+            maxshape=(None,),
+            chunks=(32,),
+            dtype=dtype,
+            compression=code,
+            allow_unknown_filter=True,
+        )
+        for start in (0, 32):
+            events.id.write_direct_chunk((start,), rows[start : start + 32].tobytes())
+        h5.attrs["geometry"] = "40x30"
+    return path

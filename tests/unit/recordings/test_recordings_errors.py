@@ -15,6 +15,7 @@ from labeller.recordings import open_recording
 from tests.unit.recordings.recordings_files import (
     ECF_FILTER_ID,
     FORMATS,
+    ecf_file,
     random_source,
     write,
 )
@@ -193,28 +194,6 @@ def test_generic_matrix_too_narrow(tmp_path: Path) -> None:
         h5.create_dataset("ev", data=np.zeros((10, 3)))
     options = RecordingSettings(format="generic", layout=LayoutSettings(events="ev"))
     assert "dataset ev must be an N×" in str(error_of(path, options))
-
-
-def ecf_file(path: Path, code: int = ECF_FILTER_ID) -> Path:
-    """A Prophesee file whose events pass through filter `code`, chunks written raw."""
-    src = random_source(64)
-    dtype = np.dtype([("x", "<u2"), ("y", "<u2"), ("p", "<i2"), ("t", "<i8")])
-    rows = np.zeros(64, dtype=dtype)
-    rows["x"], rows["y"], rows["p"], rows["t"] = src.x, src.y, src.p, src.t_us
-    with h5py.File(path, "w") as h5:
-        events = h5.create_group("CD").create_dataset(
-            "events",
-            shape=(64,),
-            maxshape=(None,),
-            chunks=(32,),
-            dtype=dtype,
-            compression=code,
-            allow_unknown_filter=True,
-        )
-        for start in (0, 32):
-            events.id.write_direct_chunk((start,), rows[start : start + 32].tobytes())
-        h5.attrs["geometry"] = "40x30"
-    return path
 
 
 def test_ecf_codec_without_its_plugin(tmp_path: Path) -> None:
