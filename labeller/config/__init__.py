@@ -11,19 +11,30 @@ from labeller.config.frames import (
     RenderSettings,
 )
 from labeller.config.job import JobSpec
-from labeller.config.providers import ProviderSettings
+from labeller.config.providers import (
+    DEFAULT_BASE_URLS,
+    DEFAULT_KEY_ENVS,
+    KeySettings,
+    ProviderSettings,
+)
+from labeller.config.routing import CacheSettings, RoutingSettings
 from labeller.config.settings import CONFIG_ENV, DEFAULT_PROMPT, Settings, load_settings
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_BASE_URLS",
+    "DEFAULT_KEY_ENVS",
     "DEFAULT_PROMPT",
     "BinningSettings",
+    "CacheSettings",
     "Color",
     "JobSpec",
+    "KeySettings",
     "LayoutSettings",
     "ProviderSettings",
     "RecordingSettings",
     "RenderSettings",
+    "RoutingSettings",
     "Settings",
     "load_settings",
     "parse_duration_us",

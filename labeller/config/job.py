@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from labeller.config.frames import BinningSettings, RecordingSettings, RenderSettings
 from labeller.config.providers import ProviderSettings
+from labeller.config.routing import CacheSettings, RoutingSettings
 from labeller.config.settings import Settings
 from labeller.errors import ConfigError
 
@@ -30,6 +31,10 @@ class JobSpec(BaseModel):
     max_attempts: int
     lease_s: float
     providers: list[ProviderSettings]
+    routing: RoutingSettings = RoutingSettings()
+    cache: CacheSettings = CacheSettings()
+    #: Spend (USD) at which the job pauses.
+    budget_usd: float | None = None
     #: Served by the built-in simulator: captions are synthetic.
     simulated: bool = False
     #: The simulator profiles it ran with, so a requeue simulates the same providers.
@@ -46,6 +51,9 @@ class JobSpec(BaseModel):
             max_attempts=settings.max_attempts,
             lease_s=settings.lease_s,
             providers=settings.providers,
+            routing=settings.routing,
+            cache=settings.cache,
+            budget_usd=settings.budget_usd,
             simulated=simulated,
             simulator=settings.simulator if simulated else None,
         )

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from labeller.config.frames import BinningSettings, RecordingSettings, RenderSettings
 from labeller.config.providers import ProviderSettings
+from labeller.config.routing import CacheSettings, RoutingSettings
 from labeller.errors import ConfigError
 
 __all__ = ["CONFIG_ENV", "DEFAULT_PROMPT", "Settings", "load_settings"]
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
     binning: BinningSettings = Field(default_factory=BinningSettings)
     #: How a frame is rendered and encoded.
     render: RenderSettings = Field(default_factory=RenderSettings)
+    #: Breaker, cooldowns and waits around provider trouble.
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    #: Caption reuse for identical and near-identical frames.
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    #: Spend (USD) at which a job pauses; `labeller resume JOB` continues it. None = no limit.
+    budget_usd: float | None = Field(default=None, gt=0.0)
     #: Provider calls per frame before it ends `failed`.
     max_attempts: int = Field(default=6, gt=0)
     #: How long a worker's claim on a frame lasts, in seconds.

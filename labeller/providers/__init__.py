@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from labeller.providers.base import CaptionClient, CaptionRequest, CaptionResponse
+from labeller.providers.base import (
+    CaptionClient,
+    CaptionRequest,
+    CaptionResponse,
+    RateLimitInfo,
+)
 from labeller.providers.factory import SIMULATED_KEY, build_client, missing_keys
 from labeller.providers.openai import OpenAIClient
 
@@ -12,6 +17,7 @@ __all__ = [
     "CaptionRequest",
     "CaptionResponse",
     "OpenAIClient",
+    "RateLimitInfo",
     "build_client",
     "missing_keys",
 ]

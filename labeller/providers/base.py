@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["CaptionClient", "CaptionRequest", "CaptionResponse"]
+__all__ = ["CaptionClient", "CaptionRequest", "CaptionResponse", "RateLimitInfo"]
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,22 @@ class CaptionRequest:
 
 
 @dataclass(frozen=True)
+class RateLimitInfo:
+    """What a provider's headers said of the key's remaining capacity; None where silent.
+
+    Resets are seconds from the response (OpenAI's `6m0s`, Anthropic's RFC 3339 instants and
+    plain seconds all end up here).
+    """
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests_s: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens_s: float | None = None
+
+
+@dataclass(frozen=True)
 class CaptionResponse:
     caption: str
     model: str
@@ -24,6 +40,8 @@ class CaptionResponse:
     completion_tokens: int
     #: Rate-limit headers as the provider sent them, lower-cased names.
     rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    #: The same, parsed.
+    rate_limit: RateLimitInfo | None = None
 
 
 class CaptionClient(Protocol):

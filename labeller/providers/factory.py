@@ -52,7 +52,7 @@ def build_client(
     """The client and the httpx.Client it owns (close that on shutdown)."""
     env = os.environ if env is None else env
     http = httpx.Client(
-        base_url=(base_url or provider.base_url).rstrip("/") + "/",
+        base_url=(base_url or provider.endpoint).rstrip("/") + "/",
         timeout=httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s)),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         transport=transport,
