@@ -9,8 +9,18 @@ from types import FrameType
 import typer
 
 from labeller.cli._common import err_console
+from labeller.cli.estimate import estimate
 from labeller.cli.inspect import inspect
-from labeller.cli.manage import db_upgrade, export, requeue, sample, simulate, status, worker
+from labeller.cli.manage import (
+    db_upgrade,
+    export,
+    requeue,
+    resume,
+    sample,
+    simulate,
+    status,
+    worker,
+)
 from labeller.cli.run import demo, run
 from labeller.errors import LabellerError, UserError
 
@@ -24,10 +34,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(inspect)
+app.command()(estimate)
 app.command()(run)
 app.command()(demo)
 app.command()(status)
 app.command()(requeue)
+app.command()(resume)
 app.command()(export)
 app.command()(sample)
 app.command()(simulate)

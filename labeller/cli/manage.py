@@ -23,6 +23,7 @@ from labeller.jobs import (
     rates,
     read_summary,
     requeue_failed,
+    requeue_pending,
     requeue_stale,
 )
 from labeller.local import worker_command
@@ -30,7 +31,16 @@ from labeller.recordings import write_sample
 from labeller.simulator import SimulatorServer, load_simulator_config
 from labeller.store import failure_reasons
 
-__all__ = ["db_upgrade", "export", "requeue", "sample", "simulate", "status", "worker"]
+__all__ = [
+    "db_upgrade",
+    "export",
+    "requeue",
+    "resume",
+    "sample",
+    "simulate",
+    "status",
+    "worker",
+]
 
 
 def status(
@@ -91,6 +101,43 @@ def requeue(
         if stale_s is not None:
             total += requeue_stale(store, publisher, job, stale_s)
         console.print(f"requeued {total} frames of job {job}")
+        return total
+
+    summary = run_frames(
+        settings,
+        store,
+        config_path=config,
+        simulator=(spec.simulator or {}) if spec.simulated else None,
+        workers=workers if workers is not None else (settings.workers if local else 0),
+        detach=not local,
+        publish=publish,
+    )
+    if summary is not None and not summary.succeeded:
+        raise typer.Exit(1)
+
+
+def resume(
+    job: Annotated[str, typer.Argument(help="Job id of a paused job.")],
+    budget: Annotated[
+        float | None, typer.Option(min=0.01, help="New spend limit in USD (default: none).")
+    ] = None,
+    config: ConfigOpt = None,
+    database_url: DatabaseOpt = None,
+    broker_url: Annotated[str | None, typer.Option(help="Celery broker of the workers.")] = None,
+    workers: Annotated[int | None, typer.Option(min=0, help="Local workers to start.")] = None,
+) -> None:
+    """Continue a job paused at its budget: its pending frames are sent again."""
+    settings = load(config, database_url=database_url, broker_url=broker_url)
+    store = open_store(settings, create=False)
+    spec = JobSpec.model_validate_json(require_job(store, job).spec)
+    store.resume_job(job, spec.model_copy(update={"budget_usd": budget}).model_dump_json())
+    local = settings.broker_url is None
+
+    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
+        note_job(job)
+        total = requeue_pending(store, publisher, job)
+        limit = f"budget {budget} USD" if budget is not None else "no budget"
+        console.print(f"resumed job {job} with {limit}: {total} frames sent")
         return total
 
     summary = run_frames(

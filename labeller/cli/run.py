@@ -198,6 +198,10 @@ def run(
     detach: Annotated[
         bool, typer.Option("--detach", help="Return once the frames are queued (needs a broker).")
     ] = False,
+    budget: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Pause the job when its spend reaches this (USD)."),
+    ] = None,
     skip_check: Annotated[
         bool, typer.Option("--skip-check", help="Do not scan the recording for unsorted events.")
     ] = False,
@@ -207,6 +211,7 @@ def run(
         config,
         database_url=database_url,
         broker_url=broker_url,
+        budget_usd=budget,
         binning=_given(
             window=window,
             events=events,

@@ -37,3 +37,6 @@ class CacheSettings(BaseModel):
     #: Reuse a caption within a job for a frame whose perceptual hash is this close (bits of
     #: 64); None turns near-duplicate reuse off.
     near_duplicate_bits: int | None = Field(default=3, ge=0, le=16)
+    #: ...and whose 32 x 24 grayscale thumbnail differs by at most this many grey levels in
+    #: every cell (the hash alone cannot tell a shape that moved a few pixels).
+    near_duplicate_max_gray: int = Field(default=6, ge=0, le=255)

@@ -1,4 +1,4 @@
-"""Frames: plan windows over a recording, bin and render their events, encode the image.
+"""Frames: plan windows over a recording, bin and render their events, encode and hash the image.
 
 Imports only `labeller.recordings`, `labeller.config` and `labeller.errors` below it.
 """
@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from labeller.frames._binning import bin_events
 from labeller.frames.encode import ENCODINGS, EncodedImage, encode, encode_jpeg, encode_png
+from labeller.frames.phash import (
+    hamming,
+    image_digest,
+    perceptual_hash,
+    thumbnail,
+    thumbnail_distance,
+)
 from labeller.frames.render import (
     RENDERERS,
     Renderer,
@@ -32,10 +39,15 @@ __all__ = [
     "encode",
     "encode_jpeg",
     "encode_png",
+    "hamming",
+    "image_digest",
+    "perceptual_hash",
     "plan_count_windows",
     "plan_time_windows",
     "plan_windows",
     "render",
+    "thumbnail",
+    "thumbnail_distance",
     "render_counts",
     "render_histogram",
     "render_time_surface",

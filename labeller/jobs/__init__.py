@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labeller.jobs.estimate import Estimate, ProviderEstimate, estimate_job
 from labeller.jobs.export import export_jsonl
 from labeller.jobs.feeder import publish_frames
 from labeller.jobs.plan import create_job
@@ -10,6 +11,9 @@ from labeller.jobs.publisher import Publisher
 from labeller.jobs.requeue import requeue_failed, requeue_pending, requeue_stale
 
 __all__ = [
+    "Estimate",
+    "ProviderEstimate",
+    "estimate_job",
     "Publisher",
     "Rates",
     "create_job",

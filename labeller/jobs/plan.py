@@ -14,6 +14,7 @@ from typing import Any
 from labeller.config import JobSpec, Settings
 from labeller.errors import RecordingError
 from labeller.frames import Window, plan_windows
+from labeller.pipeline import prompt_digest
 from labeller.recordings import Recording
 from labeller.routing import Router
 from labeller.store import FrameState, Job, JobState, Store
@@ -72,6 +73,7 @@ def create_job(
         frame_count=0,
         simulated=simulated,
         created_at=store.clock(),
+        prompt_hash=prompt_digest(spec.prompt),
     )
     rows = _frame_rows(
         job_id,

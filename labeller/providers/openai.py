@@ -1,16 +1,24 @@
-"""OpenAI Chat Completions, which OpenAI-compatible servers (vLLM, Ollama, ...) speak too."""
+"""OpenAI Chat Completions, which OpenAI-compatible servers (vLLM, Ollama, ...) speak too.
+
+`POST {base}/chat/completions` (the base includes `/v1`) with a bearer key; rate limits come
+back as `x-ratelimit-*` headers whose resets are Go durations (`6m0s`).
+"""
 
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from labeller.errors import Transient
-from labeller.providers._errors import error_for_response, error_for_transport
+from labeller.providers._errors import error_for_response, error_for_transport, malformed
+from labeller.providers._headers import (
+    exhausted_wait_s,
+    openai_rate_limit,
+    retry_after_s,
+    select_headers,
+)
 from labeller.providers.base import CaptionRequest, CaptionResponse
 
 __all__ = ["OpenAIClient"]
@@ -64,8 +72,9 @@ class OpenAIClient:
 
     def caption(self, request: CaptionRequest) -> CaptionResponse:
         headers = {}
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        secret = self._api_key.get_secret_value() if self._api_key else None
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
         try:
             response = self._http.post(
                 "chat/completions", json=self._body(request), headers=headers
@@ -73,11 +82,13 @@ class OpenAIClient:
         except httpx.HTTPError as exc:
             raise error_for_transport(self._provider, exc) from exc
         if response.status_code != 200:
-            secret = self._api_key.get_secret_value() if self._api_key else None
-            raise error_for_response(self._provider, response, secret=secret)
-        return self._parse(response)
+            wait = retry_after_s(response.headers)
+            if wait is None and response.status_code == 429:
+                wait = exhausted_wait_s(openai_rate_limit(response.headers))
+            raise error_for_response(self._provider, response, secret=secret, retry_after=wait)
+        return self._parse(response, secret)
 
-    def _parse(self, response: httpx.Response) -> CaptionResponse:
+    def _parse(self, response: httpx.Response, secret: str | None) -> CaptionResponse:
         try:
             body = response.json()
             caption = body["choices"][0]["message"]["content"]
@@ -89,9 +100,9 @@ class OpenAIClient:
                 model=str(body.get("model") or self._model),
                 prompt_tokens=int(usage.get("prompt_tokens", 0)),
                 completion_tokens=int(usage.get("completion_tokens", 0)),
-                rate_limit_headers={
-                    k: v for k, v in response.headers.items() if k.startswith(_RATE_LIMIT_PREFIXES)
-                },
+                rate_limit_headers=select_headers(response.headers, _RATE_LIMIT_PREFIXES),
+                rate_limit=openai_rate_limit(response.headers),
             )
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
-            raise Transient(self._provider, f"malformed response body ({exc})") from exc
+        # JSON and UTF-8 decoding errors are ValueErrors; a list body raises TypeError.
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(self._provider, exc, secret) from exc

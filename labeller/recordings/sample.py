@@ -1,13 +1,17 @@
 """A synthetic DSEC recording for demos and tests: two discs and a bar moving over noise.
 
 Shapes are brighter than the background, so each moving edge fires ON events on its leading
-side and OFF on its trailing side; consecutive frames therefore differ. Events are generated and
-written `_CHUNK_US` at a time, so memory stays bounded however long the recording.
+side and OFF on its trailing side; consecutive frames therefore differ. Every `pause_every_s`
+the shapes stop for the last `pause_s` of the period and resume where they stopped: a still
+scene fires no events, so only sparse noise remains and the frames of a pause look alike (what
+the near-duplicate caption cache is for). Events are generated and written `_CHUNK_US` at a
+time, so memory stays bounded however long the recording.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,15 +63,24 @@ def write_sample(
     rate_hz: float = 1e6,
     seed: int = 0,
     compress: bool = True,
+    pause_every_s: float = 5.0,
+    pause_s: float = 1.0,
 ) -> SampleInfo:
     """Write a DSEC-layout recording of `duration_s` seconds at about `rate_hz` events/s.
 
-    The same `seed` always writes the same events. `compress` uses Blosc/zstd, as public DSEC
-    files do. Raises `ConfigError` naming the parameter when a value is out of range.
+    The shapes stand still for the last `pause_s` of every `pause_every_s` seconds (4-5 s,
+    9-10 s, ... with the defaults); during a pause the rate drops to the noise share (5 % of
+    `rate_hz`), so the file holds fewer events than `rate_hz × duration_s`. `pause_s=0` keeps
+    them moving throughout. The same `seed` always writes the same events. `compress` uses
+    Blosc/zstd, as public DSEC files do. Raises `ConfigError` naming the parameter when a value
+    is out of range.
     """
-    _validate(duration_s=duration_s, width=width, height=height, rate_hz=rate_hz)
-    path = Path(path)
+    _validate(duration_s, width=width, height=height, pause_every_s=pause_every_s, pause_s=pause_s)
+    timeline = _Timeline(round(pause_every_s * 1e6), round(pause_s * 1e6), rate_hz)
     duration_us = round(duration_s * 1e6)
+    if not rate_hz * duration_s >= 1 or timeline.expected(duration_us) < 1:
+        raise ConfigError(f"rate_hz × duration_s must give at least one event, got {rate_hz} Hz")
+    path = Path(path)
     rng = np.random.default_rng(seed)
     phases = rng.uniform(0.0, 2 * math.pi, size=4)
     # zstd level 3: level 5 saves ~2% of the bytes for ~50% more write time.
@@ -100,11 +113,11 @@ def write_sample(
         }
         pending: dict[str, list[NDArray[Any]]] = {name: [] for name in columns}
         buffered = 0
-        for c0 in range(0, duration_us, _CHUNK_US):
-            c1 = min(c0 + _CHUNK_US, duration_us)
-            n = math.floor(rate_hz * c1 / 1e6) - math.floor(rate_hz * c0 / 1e6)
-            x, y, p, t = _chunk(rng, phases, c0, c1, n, width, height)
-            ms = np.arange(c0 // 1000, -(-c1 // 1000), dtype=np.int64) * 1000
+        for c0, c1, paused in timeline.segments(duration_us):
+            n = timeline.expected(c1) - timeline.expected(c0)
+            x, y, p, t = _chunk(rng, phases, c0, c1, n, width, height, timeline, paused)
+            # The ms marks inside [c0, c1); pause edges need not fall on a ms.
+            ms = np.arange(-(-c0 // 1000), -(-c1 // 1000), dtype=np.int64) * 1000
             starts = total + buffered + np.searchsorted(t, ms, side="left")
             parts: list[NDArray[Any]] = [x, y, p, t, starts]
             for name, values in zip(columns, parts, strict=True):
@@ -119,14 +132,56 @@ def write_sample(
     return SampleInfo(path=path, events=total, duration_s=duration_s, width=width, height=height)
 
 
-def _validate(*, duration_s: float, width: int, height: int, rate_hz: float) -> None:
+def _validate(
+    duration_s: float, *, width: int, height: int, pause_every_s: float, pause_s: float
+) -> None:
     if not 0 < duration_s <= _MAX_DURATION_S:
         raise ConfigError(f"duration_s must be in (0, {_MAX_DURATION_S:.0f}] s, got {duration_s}")
     for name, value in (("width", width), ("height", height)):
         if not 1 <= value <= 65535:
             raise ConfigError(f"{name} must be in [1, 65535] pixels, got {value}")
-    if not rate_hz * duration_s >= 1:
-        raise ConfigError(f"rate_hz × duration_s must give at least one event, got {rate_hz} Hz")
+    if not 0 <= pause_s <= _MAX_DURATION_S:
+        raise ConfigError(f"pause_s must be in [0, {_MAX_DURATION_S:.0f}] s, got {pause_s}")
+    if pause_s > 0 and not pause_s < pause_every_s <= _MAX_DURATION_S:
+        raise ConfigError(f"pause_every_s must exceed pause_s ({pause_s} s), got {pause_every_s}")
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """When the shapes move: each `period_us` ends with `pause_us` of stillness (µs)."""
+
+    period_us: int
+    pause_us: int
+    rate_hz: float
+
+    @property
+    def moving_us(self) -> int:
+        return self.period_us - self.pause_us
+
+    def segments(self, duration_us: int) -> Iterator[tuple[int, int, bool]]:
+        """`[c0, c1)` spans of at most `_CHUNK_US` (µs), each wholly moving or wholly paused."""
+        if self.pause_us <= 0:
+            for c0 in range(0, duration_us, _CHUNK_US):
+                yield c0, min(c0 + _CHUNK_US, duration_us), False
+            return
+        for start in range(0, duration_us, self.period_us):
+            stop = start + self.moving_us
+            for a, b, paused in ((start, stop, False), (stop, start + self.period_us, True)):
+                for c0 in range(a, min(b, duration_us), _CHUNK_US):
+                    yield c0, min(c0 + _CHUNK_US, b, duration_us), paused
+
+    def motion_us(self, t_us: NDArray[np.int64]) -> NDArray[np.int64]:
+        """How long (µs) the shapes have moved by time `t_us`: their position's clock."""
+        if self.pause_us <= 0:
+            return t_us
+        periods, into = np.divmod(t_us, self.period_us)
+        moved: NDArray[np.int64] = periods * self.moving_us + np.minimum(into, self.moving_us)
+        return moved
+
+    def expected(self, t_us: int) -> int:
+        """Events written before `t_us`: `rate_hz` while moving, its noise share in pauses."""
+        moved = int(self.motion_us(np.array([t_us], dtype=np.int64))[0])
+        return math.floor(self.rate_hz * (moved + _NOISE_SHARE * (t_us - moved)) / 1e6)
 
 
 def _flush(columns: dict[str, Any], pending: dict[str, list[NDArray[Any]]]) -> None:
@@ -150,14 +205,20 @@ def _chunk(
     n: int,
     width: int,
     height: int,
+    timeline: _Timeline,
+    paused: bool,
 ) -> tuple[NDArray[np.uint16], NDArray[np.uint16], NDArray[np.uint8], NDArray[np.uint32]]:
-    """`n` events with sorted times in `[c0, c1)` (µs relative to `t_offset`)."""
+    """`n` events with sorted times in `[c0, c1)` (µs relative to `t_offset`); noise if paused."""
     # Sorted uniform times without a sort: normalised cumulative sums of exponential gaps.
     gaps = np.cumsum(rng.standard_exponential(n + 1))
     t = c0 + np.floor(gaps[:-1] * ((c1 - c0) / gaps[-1])).astype(np.int64)
-    t_s = t / 1e6
-    # 0, 1: a disc; 2: the bar; 3: noise.
-    kind = np.searchsorted(np.cumsum([(1 - _NOISE_SHARE) / 3] * 3), rng.random(n), side="right")
+    t_s = timeline.motion_us(t) / 1e6
+    # 0, 1: a disc; 2: the bar; 3: noise. A still scene fires no events: only noise is left.
+    kind = (
+        np.full(n, 3)
+        if paused
+        else np.searchsorted(np.cumsum([(1 - _NOISE_SHARE) / 3] * 3), rng.random(n), side="right")
+    )
     x = np.empty(n)
     y = np.empty(n)
     p = np.empty(n, dtype=bool)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
 
-from labeller.simulator._app import Simulator
+from labeller.simulator._app import Simulator, key_hash
 from labeller.simulator.config import SimulatorConfig
 
 __all__ = ["SimulatorServer"]
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 _MAX_BODY = 64 * 1024 * 1024
 #: How often the background loop checks for stop(), in seconds; bounds how long stop() takes.
 _POLL_S = 0.05
+_QUERY_KEY = re.compile(r"([?&]key=)[^&\s]*")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -61,10 +63,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length > 0 else b""
         simulator = cast(_HTTPServer, self.server).simulator
-        reply = simulator.handle(self.command, self.path, self.headers.get("Authorization"), body)
-        payload = json.dumps(reply.body).encode("utf-8")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = simulator.handle(self.command, self.path, headers, body)
+        if reply.drop:
+            self.close_connection = True
+            return
+        payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode("utf-8")
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        if "content-type" not in reply.headers:
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -72,13 +79,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
+        # The request line may carry a Gemini key as `?key=`: never log it.
+        safe = [_QUERY_KEY.sub(r"\1***", a) if isinstance(a, str) else a for a in args]
+        logger.debug("%s " + format, self.address_string(), *safe)
 
 
 class SimulatorServer:
     """Serve a SimulatorConfig over HTTP on `host:port` (port 0 picks a free one).
 
-    `clock` (epoch s) drives the RPM window and the stats minutes, so tests can advance time.
+    One port speaks every format at its real path: OpenAI `/v1/chat/completions`, Anthropic
+    `/v1/messages`, Gemini `/v1beta/models/{model}:generateContent`, Vertex AI
+    `/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent` with
+    tokens from `POST /token`; plus `GET /health`, `GET /stats[?requests=1]`, `POST /stats/reset`.
+    `clock` (epoch s) drives the RPM/TPM windows, token expiry and the stats minutes, so tests
+    can advance time. Latency and injected hangs end at once when the server stops.
     """
 
     def __init__(
@@ -95,6 +109,11 @@ class SimulatorServer:
         #: The thread running serve_forever: ours after start(), the caller's in serve_forever().
         self._thread: threading.Thread | None = None
         self._background = False
+
+    @staticmethod
+    def key_hash(key: str) -> str:
+        """How /stats names an API key (or, for Vertex AI, a service account's email)."""
+        return key_hash(key)
 
     @property
     def url(self) -> str:
@@ -131,6 +150,7 @@ class SimulatorServer:
         try:
             httpd.serve_forever()
         finally:
+            self._simulator.engine.close()
             httpd.server_close()
             self._httpd, self._thread = None, None
 
@@ -146,6 +166,7 @@ class SimulatorServer:
         if thread is threading.current_thread():
             raise RuntimeError("stop() called from the thread running serve_forever()")
         self._httpd, self._thread = None, None
+        self._simulator.engine.close()
         httpd.shutdown()
         if self._background:
             thread.join()
@@ -167,4 +188,5 @@ class SimulatorServer:
         if self._httpd is not None:
             raise RuntimeError("SimulatorServer is already bound")
         self._httpd = _HTTPServer(self._address, self._simulator)
+        self._simulator.engine.open()
         return self._httpd

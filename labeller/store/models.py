@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -33,6 +34,8 @@ class JobState(enum.StrEnum):
     done = "done"
     #: Every frame ended, some failed.
     failed = "failed"
+    #: Spend reached the budget; `labeller resume` continues.
+    paused = "paused"
 
 
 class FrameState(enum.StrEnum):
@@ -84,6 +87,10 @@ class Job(Base):
     simulated: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    #: Digest of the prompt the job captions with: exact cache hits need the same one.
+    prompt_hash: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: Why the job is `paused` (e.g. the budget it reached); None otherwise.
+    paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Frame(Base):
@@ -91,6 +98,8 @@ class Frame(Base):
     __table_args__ = (
         UniqueConstraint("job_id", "index", name="uq_frames_job_index"),
         Index("ix_frames_job_state", "job_id", "state"),
+        Index("ix_frames_image_hash", "image_hash"),
+        *(Index(f"ix_frames_job_phash_b{band}", "job_id", f"phash_b{band}") for band in range(4)),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -115,6 +124,20 @@ class Frame(Base):
     lease_until: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    #: `image_digest` of the rendered, encoded image: exact cache lookups across jobs.
+    image_hash: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: 64-bit perceptual hash in the signed range; its four 16-bit quarters (bits 0-15 in
+    #: `phash_b0`, ..., 48-63 in `phash_b3`, each 0..65535) index near-duplicate lookups.
+    phash: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    phash_b0: Mapped[int | None] = mapped_column(Integer, default=None)
+    phash_b1: Mapped[int | None] = mapped_column(Integer, default=None)
+    phash_b2: Mapped[int | None] = mapped_column(Integer, default=None)
+    phash_b3: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Set on a frame whose caption was copied from a cache hit: the frame it came from.
+    #: 32 x 24 grayscale thumbnail confirming a near-duplicate match (`frames.thumbnail`).
+    thumb: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    cached_from_job: Mapped[str | None] = mapped_column(String(32), default=None)
+    cached_from_frame: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Attempt(Base):

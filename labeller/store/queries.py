@@ -19,6 +19,7 @@ __all__ = [
     "frames_in_states",
     "get_job",
     "iter_done_frames",
+    "job_spend",
     "stale_frames",
     "summarise",
 ]
@@ -134,6 +135,19 @@ def summarise(engine: Engine, job: Job) -> JobSummary:
                 cost_usd=float(cost or 0.0),
             )
     return summary
+
+
+def job_spend(engine: Engine, job_id: str) -> float:
+    """What the job has cost so far (USD): every attempt's cost, failed calls included.
+
+    Attempts, not frames: a frame's `cost_usd` is only its successful call's, while a timed-out
+    or malformed reply may still have been billed. Cache hits make no attempt and cost nothing.
+    """
+    with translated("reading a job's spend"), engine.connect() as conn:
+        spent = conn.execute(
+            select(func.coalesce(func.sum(Attempt.cost_usd), 0.0)).where(Attempt.job_id == job_id)
+        ).scalar_one()
+    return float(spent)
 
 
 def failure_reasons(engine: Engine, job_id: str, limit: int = 5) -> list[tuple[str, int]]:

@@ -1,30 +1,27 @@
 """Every write of a frame's life, each one conditional so duplicates and races are harmless.
 
 A frame moves pending -> queued -> running (leased) -> done | failed, and back to queued when it
-falls back to another provider or waits for a rate-limit slot. Each transition is one UPDATE
-whose WHERE clause checks the state it expects, so a second delivery of the same message, or a
-worker whose lease expired, changes nothing.
+falls back to another provider or waits for a rate-limit slot (to pending, parked, when its job
+paused). Each transition is one UPDATE whose WHERE clause checks the state it expects, so a
+second delivery of the same message, or a worker whose lease expired, changes nothing.
+
+Job-level writes (finish, reopen, pause, resume) live in `_job_state.py` and the caption
+cache's writes in `cache.py`; `Store` combines them over one engine and clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, Executable, and_, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, and_, insert, or_, update
 
 from labeller.store._errors import translated
+from labeller.store._job_state import JobStateWrites
+from labeller.store._records import ClaimedFrame, FrameOutcome, changed, held
+from labeller.store.cache import CacheWrites
 from labeller.store.engine import make_session_factory
-from labeller.store.models import (
-    TERMINAL_FRAME_STATES,
-    Attempt,
-    Frame,
-    FrameState,
-    Job,
-    JobState,
-)
+from labeller.store.models import Attempt, Frame, FrameState, Job
 
 __all__ = ["ClaimedFrame", "FrameOutcome", "Store"]
 
@@ -32,36 +29,11 @@ __all__ = ["ClaimedFrame", "FrameOutcome", "Store"]
 INSERT_BATCH = 5000
 
 
-@dataclass(frozen=True)
-class ClaimedFrame:
-    """What a worker needs of a frame it now holds the lease on."""
-
-    job_id: str
-    index: int
-    i_start: int
-    i_end: int
-    t_start_us: int
-    t_end_us: int
-    attempts: int
-
-
-@dataclass(frozen=True)
-class FrameOutcome:
-    """The fields a successful call writes onto its frame."""
-
-    provider: str
-    model: str
-    caption: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-
-
 class _NothingToInsert(Exception):
     """Rolls back a job that planned no frames."""
 
 
-class Store:
+class Store(JobStateWrites, CacheWrites):
     """Job, frame and attempt writes over one engine, with an injected clock (epoch s)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
@@ -165,10 +137,10 @@ class Store:
         """Write the caption if `worker` still holds the lease; False if someone else won."""
         now = self.clock()
         with translated("saving a caption"), self.sessions.begin() as session:
-            return self._changed(
+            return changed(
                 session,
                 update(Frame)
-                .where(*self._held(frame, worker))
+                .where(*held(frame, worker))
                 .values(
                     state=FrameState.done.value,
                     provider=outcome.provider,
@@ -178,6 +150,8 @@ class Store:
                     completion_tokens=outcome.completion_tokens,
                     cost_usd=outcome.cost_usd,
                     error=None,
+                    cached_from_job=None,
+                    cached_from_frame=None,
                     lease_owner=None,
                     lease_until=None,
                     updated_at=now,
@@ -188,10 +162,10 @@ class Store:
     def fail(self, frame: ClaimedFrame, worker: str, error: str) -> bool:
         now = self.clock()
         with translated("failing a frame"), self.sessions.begin() as session:
-            return self._changed(
+            return changed(
                 session,
                 update(Frame)
-                .where(*self._held(frame, worker))
+                .where(*held(frame, worker))
                 .values(
                     state=FrameState.failed.value,
                     error=error,
@@ -219,64 +193,24 @@ class Store:
         if refund_attempt:
             values["attempts"] = Frame.attempts - 1
         with translated("re-routing a frame"), self.sessions.begin() as session:
-            return self._changed(
-                session, update(Frame).where(*self._held(frame, worker)).values(values)
-            )
+            return changed(session, update(Frame).where(*held(frame, worker)).values(values))
 
-    def finish_job_if_complete(self, job_id: str) -> str:
-        """Set the job done/failed once no frame is left in flight; returns its state."""
-        with translated("reading job state"), self.sessions.begin() as session:
-            open_frames = session.scalar(
-                select(func.count())
-                .select_from(Frame)
-                .where(Frame.job_id == job_id, Frame.state.not_in(TERMINAL_FRAME_STATES))
-            )
-            if open_frames:
-                return JobState.running.value
-            failed = session.scalar(
-                select(func.count())
-                .select_from(Frame)
-                .where(Frame.job_id == job_id, Frame.state == FrameState.failed.value)
-            )
-            state = JobState.failed.value if failed else JobState.done.value
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state != state)
-                .values(state=state, finished_at=self.clock())
-            )
-            return state
+    def park(self, frame: ClaimedFrame, worker: str) -> bool:
+        """Give a leased frame back unsent, its claim's attempt refunded; False if lease lost.
 
-    def reopen(self, job_id: str, indices: Sequence[int], *, reset_attempts: bool) -> None:
-        """Move frames back to pending (and the job back to running) before a requeue."""
-        values: dict[str, Any] = {
-            "state": FrameState.pending.value,
-            "lease_owner": None,
-            "lease_until": None,
-            "updated_at": self.clock(),
-        }
-        if reset_attempts:
-            values.update(attempts=0, error=None, finished_at=None)
-        with translated("reopening frames"), self.sessions.begin() as session:
-            session.execute(
-                update(Frame).where(Frame.job_id == job_id, Frame.index.in_(indices)).values(values)
+        For a job that paused (its budget reached): the frame goes back to `pending`, as no
+        message for it is left on the broker, so resuming the job publishes it again.
+        """
+        with translated("parking a frame"), self.sessions.begin() as session:
+            return changed(
+                session,
+                update(Frame)
+                .where(*held(frame, worker))
+                .values(
+                    state=FrameState.pending.value,
+                    attempts=Frame.attempts - 1,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=self.clock(),
+                ),
             )
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(state=JobState.running.value, finished_at=None)
-            )
-
-    @staticmethod
-    def _changed(session: Session, statement: Executable) -> bool:
-        """Run a conditional UPDATE; True if it matched a row."""
-        result = session.execute(statement)
-        return isinstance(result, CursorResult) and result.rowcount > 0
-
-    @staticmethod
-    def _held(frame: ClaimedFrame, worker: str) -> tuple[Any, ...]:
-        return (
-            Frame.job_id == frame.job_id,
-            Frame.index == frame.index,
-            Frame.state == FrameState.running.value,
-            Frame.lease_owner == worker,
-        )

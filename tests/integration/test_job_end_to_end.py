@@ -83,6 +83,8 @@ def simulator() -> Iterator[SimulatorServer]:
 def _write_config(path: Path, simulator_url: str) -> Path:
     config = {
         "binning": {"window": "10ms", "keep_partial": True},
+        # Every frame goes to a provider here; caching has its own test.
+        "cache": {"exact": False, "near_duplicate_bits": None},
         "providers": [
             {
                 "name": "openai",

@@ -12,9 +12,11 @@ from pydantic import BaseModel
 
 from labeller.config import (
     BinningSettings,
+    CacheSettings,
     ProviderSettings,
     RecordingSettings,
     RenderSettings,
+    RoutingSettings,
     Settings,
     load_settings,
 )
@@ -39,19 +41,34 @@ def _raw() -> dict[str, Any]:
 
 def test_example_loads_as_settings() -> None:
     settings = load_settings(EXAMPLE)
-    openai, local = settings.providers
-    assert (openai.name, openai.model, openai.api_key_env) == (
-        "openai",
-        "gpt-4o-mini",
-        "OPENAI_API_KEY",
+    openai, anthropic, gemini, local = settings.providers
+    assert (openai.name, openai.kind, openai.model) == ("openai", "openai", "gpt-4o")
+    assert [(k.env, k.rpm, k.tpm) for k in openai.key_list] == [
+        ("OPENAI_API_KEY", 500, 30000),
+        ("OPENAI_API_KEY_2", 500, 30000),
+    ]
+    assert (openai.weight, openai.fallback) == (0.5, ["anthropic", "gemini"])
+    assert (anthropic.kind, anthropic.model, anthropic.api_key_env) == (
+        "anthropic",
+        "claude-haiku-4-5",
+        "ANTHROPIC_API_KEY",
     )
-    assert (openai.weight, openai.fallback) == (0.7, ["local"])
-    assert (local.name, local.base_url, local.api_key_env) == (
-        "local",
-        "http://localhost:8000/v1",
+    assert (anthropic.weight, anthropic.fallback) == (0.3, ["gemini", "openai"])
+    assert (gemini.kind, gemini.model, gemini.project, gemini.location) == (
+        "vertex",
+        "gemini-2.5-flash",
+        "my-project",
+        "us-central1",
+    )
+    assert (gemini.credentials_file, gemini.key_list) == ("/secrets/vertex-sa.json", [])
+    assert (gemini.weight, gemini.fallback) == (0.2, ["openai"])
+    assert (local.name, local.base_url, local.key_list) == ("local", "http://localhost:8000/v1", [])
+    assert local.weight == 0.0
+    assert (settings.routing, settings.cache, settings.budget_usd) == (
+        RoutingSettings(),
+        CacheSettings(),
         None,
     )
-    assert (local.weight, local.fallback) == (0.3, ["openai"])
 
 
 def test_example_simulator_section_is_a_simulator_config() -> None:

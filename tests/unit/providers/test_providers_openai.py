@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from labeller.config import ProviderSettings
+from labeller.config import KeySettings, ProviderSettings
 from labeller.errors import (
     AuthError,
     BadRequest,
@@ -31,6 +31,7 @@ from labeller.providers import (
     CaptionClient,
     CaptionRequest,
     CaptionResponse,
+    RateLimitInfo,
     build_client,
     missing_keys,
 )
@@ -139,8 +140,10 @@ def make_client() -> Iterator[MakeClient]:
         base_url: str | None = None,
     ) -> tuple[CaptionClient, Recorder]:
         recorder = Recorder(handler)
+        settings = settings or provider()
         client, http = build_client(
-            settings or provider(),
+            settings,
+            next(iter(settings.key_list), None),
             base_url=base_url,
             simulated=simulated,
             env={KEY_ENV: KEY} if env is None else env,
@@ -272,6 +275,57 @@ def test_200_parses_caption_model_usage_and_rate_limit_headers(make_client: Make
     assert response.prompt_tokens == 112
     assert response.completion_tokens == 9
     assert response.rate_limit_headers == RATE_LIMIT_HEADERS
+    assert response.rate_limit == RateLimitInfo(
+        limit_requests=10000,
+        remaining_requests=9999,
+        reset_requests_s=0.006,
+        limit_tokens=10000000,
+        remaining_tokens=9999832,
+        reset_tokens_s=0.001,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_s"),
+    [
+        ("6m0s", 360.0),
+        ("1s", 1.0),
+        ("120ms", 0.12),
+        ("1m30.5s", 90.5),
+        ("1h2m3s", 3723.0),
+        ("17.28s", 17.28),
+        ("0s", 0.0),
+        ("250us", 0.00025),
+        ("20", 20.0),
+        ("soon", None),
+        ("6x", None),
+        ("-1s", None),
+        ("", None),
+    ],
+)
+def test_reset_durations_are_parsed_into_seconds(
+    make_client: MakeClient, value: str, expected_s: float | None
+) -> None:
+    headers = {**RATE_LIMIT_HEADERS, "x-ratelimit-reset-requests": value}
+    client, _ = make_client(lambda request: httpx.Response(200, json=completion(), headers=headers))
+
+    info = call(client).rate_limit
+
+    assert info is not None
+    assert info.reset_requests_s == pytest.approx(expected_s)
+    assert info.reset_tokens_s == pytest.approx(0.001)
+
+
+def test_garbled_limit_headers_are_none_not_errors(make_client: MakeClient) -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "lots",
+        "x-ratelimit-remaining-requests": "-3",
+        "x-ratelimit-remaining-tokens": "12.5",
+        "x-ratelimit-limit-tokens": "40000",
+    }
+    client, _ = make_client(lambda request: httpx.Response(200, json=completion(), headers=headers))
+
+    assert call(client).rate_limit == RateLimitInfo(limit_tokens=40000)
 
 
 def test_200_without_usage_counts_zero_tokens(make_client: MakeClient) -> None:
@@ -283,6 +337,7 @@ def test_200_without_usage_counts_zero_tokens(make_client: MakeClient) -> None:
 
     assert (response.prompt_tokens, response.completion_tokens) == (0, 0)
     assert response.rate_limit_headers == {}
+    assert response.rate_limit is None
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -327,6 +382,23 @@ def test_429_is_rate_limited_with_retry_after(
     assert error.provider == "openai"
     assert error.retryable
     assert "Rate limit reached for gpt-4o-mini" in str(error)
+
+
+def test_429_without_retry_after_waits_for_the_exhausted_window(make_client: MakeClient) -> None:
+    headers = {
+        **RATE_LIMIT_HEADERS,
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m30.5s",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "6s",
+    }
+    body = error_body(RATE_LIMIT_MESSAGE, "requests", "rate_limit_exceeded")
+    client, _ = make_client(respond(429, body, headers))
+
+    error = failure(client)
+
+    assert isinstance(error, RateLimited)
+    assert error.retry_after_s == pytest.approx(90.5)
 
 
 @pytest.mark.parametrize("status", [503, 529])
@@ -487,7 +559,7 @@ def test_unset_key_on_a_real_provider_is_a_config_error_naming_the_variable() ->
     other_secret = "sk-other-provider-secret-value"
 
     with pytest.raises(ConfigError) as caught:
-        build_client(provider(), env={"OTHER_KEY": other_secret})
+        build_client(provider(), KeySettings(env=KEY_ENV), env={"OTHER_KEY": other_secret})
 
     message = str(caught.value)
     assert KEY_ENV in message
@@ -498,7 +570,7 @@ def test_unset_key_on_a_real_provider_is_a_config_error_naming_the_variable() ->
 
 def test_empty_key_counts_as_unset() -> None:
     with pytest.raises(ConfigError, match=KEY_ENV):
-        build_client(provider(), env={KEY_ENV: ""})
+        build_client(provider(), KeySettings(env=KEY_ENV), env={KEY_ENV: ""})
 
 
 def test_simulated_provider_with_unset_key_sends_the_simulated_key(make_client: MakeClient) -> None:

@@ -1,0 +1,9 @@
+"""Label one frame: claim, read, render, encode, cache, take a slot, call, record."""
+
+from __future__ import annotations
+
+from labeller.pipeline.context import prompt_digest
+from labeller.pipeline.label import Pipeline
+from labeller.pipeline.messages import FrameMessage, Outcome, OutcomeKind
+
+__all__ = ["FrameMessage", "Outcome", "OutcomeKind", "Pipeline", "prompt_digest"]

@@ -1,0 +1,282 @@
+"""Label one frame: claim, render, reuse a cached caption or take a slot, call, record.
+
+The pipeline knows nothing of Celery. It returns an `Outcome`; the task layer acts on it
+(publishing the frame again when it was re-routed). Every provider call becomes an Attempt row.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from labeller.errors import (
+    AuthError,
+    LabellerError,
+    LimiterUnavailable,
+    ProviderError,
+    RateLimited,
+)
+from labeller.frames import (
+    encode,
+    image_digest,
+    perceptual_hash,
+    render,
+    thumbnail,
+    thumbnail_distance,
+)
+from labeller.pipeline.calls import Call, after_failure, attempt_row
+from labeller.pipeline.context import JobContext, Resources
+from labeller.pipeline.messages import FrameMessage, Outcome, OutcomeKind
+from labeller.providers import CaptionRequest, estimate_image_tokens, estimate_text_tokens
+from labeller.routing import Grant, Limiter, Wait, call_cost
+from labeller.store import (
+    ClaimedFrame,
+    FrameOutcome,
+    Store,
+    find_exact,
+    find_near,
+    job_spend,
+)
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger(__name__)
+
+#: Delay (s) before retrying a frame whose limiter could not be reached.
+LIMITER_RETRY_S = 5.0
+#: How long (s) a worker trusts its last reading of a job's spend before summing it again; the
+#: budget may be overshot by what every worker spends in this time.
+SPEND_TTL_S = 2.0
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    request: CaptionRequest
+    image_hash: str
+    phash: int
+    thumb: bytes
+    tokens: dict[str, int]
+
+
+class Pipeline:
+    """One per worker process; thread-safe, so a threads pool shares it."""
+
+    def __init__(
+        self,
+        store: Store,
+        limiter: Limiter,
+        *,
+        simulator_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._limiter = limiter
+        self._resources = Resources(store, simulator_url=simulator_url)
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._spend: dict[str, tuple[float, float]] = {}
+
+    def close(self) -> None:
+        self._resources.close()
+
+    def label(self, message: FrameMessage) -> Outcome:
+        """Caption `message`'s frame once, whatever happens to the provider or this worker."""
+        job = self._resources.job(message.job)
+        spec = job.spec
+        worker = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+        frame = self._store.claim(
+            message.job, message.frame, message.provider, worker, spec.lease_s, spec.max_attempts
+        )
+        if frame is None:
+            return Outcome(OutcomeKind.duplicate)
+        if self._over_budget(job):
+            self._store.park(frame, worker)
+            self._store.pause_job(job.job_id, f"spend reached the budget of {spec.budget_usd} USD")
+            return Outcome(OutcomeKind.paused)
+        try:
+            rendered = self._render(job, frame)
+        except LabellerError as exc:
+            self._store.fail(frame, worker, str(exc))
+            return Outcome(OutcomeKind.failed)
+        if self._from_cache(job, frame, worker, rendered, message.provider):
+            return Outcome(OutcomeKind.cached)
+        self._store.record_image(frame, worker, rendered.image_hash, rendered.phash, rendered.thumb)
+        return self._call_with_slot(job, frame, worker, message, rendered)
+
+    def _call_with_slot(
+        self,
+        job: JobContext,
+        frame: ClaimedFrame,
+        worker: str,
+        message: FrameMessage,
+        rendered: _Rendered,
+    ) -> Outcome:
+        granted = self._take_slot(job, message.provider, rendered.tokens[message.provider])
+        if isinstance(granted, Wait):
+            target = message.provider
+            chain = job.spec.provider(message.provider).fallback
+            if granted.reason == "disabled" and not chain:
+                self._store.fail(
+                    frame, worker, f"{message.provider}: every key was refused (401/403)"
+                )
+                return Outcome(OutcomeKind.failed)
+            if granted.reason in ("breaker", "disabled") and chain:
+                target = job.router.next_after(message.provider, frame.attempts)
+            self._store.reroute(frame, worker, target, refund_attempt=True)
+            delay = 0.0 if target != message.provider else granted.seconds
+            return Outcome(OutcomeKind.rerouted, message.routed_to(target), delay + self._jitter(1))
+        try:
+            client = self._resources.client(job, message.provider, granted.key_alias)
+        except LabellerError as exc:
+            self._limiter.settle(granted, 0)
+            self._store.fail(frame, worker, str(exc))
+            return Outcome(OutcomeKind.failed)
+        call = Call(job, frame, worker, message, granted, client.key_alias)
+        started, t0 = self._clock(), time.monotonic()
+        try:
+            response = client.caption(rendered.request)
+        except ProviderError as exc:
+            self._record_failure(call, exc, started, time.monotonic() - t0)
+            return after_failure(call, exc, self._store, job.router, self._jitter)
+        latency_s = time.monotonic() - t0
+        used = response.prompt_tokens + response.completion_tokens
+        self._limiter.settle(granted, used)
+        self._limiter.record_success(message.provider)
+        if response.rate_limit is not None:
+            self._limiter.observe(granted, response.rate_limit)
+        cost = call_cost(
+            job.prices[message.provider], response.prompt_tokens, response.completion_tokens
+        )
+        self._store.record_attempt(
+            attempt_row(call, started, latency_s, response=response, cost=cost)
+        )
+        outcome = FrameOutcome(
+            message.provider,
+            response.model,
+            response.caption,
+            response.prompt_tokens,
+            response.completion_tokens,
+            cost,
+        )
+        if not self._store.complete(frame, worker, outcome):
+            log.warning(
+                "frame %s/%s: lease lost before the caption was saved", job.job_id, frame.index
+            )
+            return Outcome(OutcomeKind.duplicate)
+        return Outcome(OutcomeKind.done)
+
+    def _record_failure(
+        self, call: Call, error: ProviderError, started: float, latency_s: float
+    ) -> None:
+        grant = call.grant
+        self._limiter.settle(grant, 0)
+        if isinstance(error, AuthError):
+            if self._limiter.disable_key(grant.provider, grant.key_alias):
+                log.error(
+                    "provider %s: key %s was refused (%s); it is disabled for every worker "
+                    "until re-enabled",
+                    grant.provider,
+                    grant.key_alias,
+                    error.status,
+                )
+        elif isinstance(error, RateLimited):
+            self._limiter.cool_down(grant.provider, grant.key_alias, error.retry_after_s)
+        elif error.retryable:
+            self._limiter.record_failure(grant.provider)
+        self._store.record_attempt(attempt_row(call, started, latency_s, error=error))
+
+    def _take_slot(self, job: JobContext, provider: str, tokens: int) -> Grant | Wait:
+        """A grant, or the wait (s) too long to spend in this task."""
+        route = job.routes[provider]
+        inline_s = job.spec.routing.inline_wait_s
+        while True:
+            try:
+                result = self._limiter.acquire(route, tokens)
+            except LimiterUnavailable:
+                log.warning("rate limiter unreachable; frame retried in %.0f s", LIMITER_RETRY_S)
+                return Wait(LIMITER_RETRY_S, "limiter")
+            if isinstance(result, Grant) or result.seconds > inline_s:
+                return result
+            self._sleep(result.seconds + self._jitter(result.seconds))
+
+    def _render(self, job: JobContext, frame: ClaimedFrame) -> _Rendered:
+        spec = job.spec
+        options = spec.render
+        events = self._resources.recording(spec).read(frame.i_start, frame.i_end)
+        image = render(events, job.width, job.height, options, t_end_us=frame.t_end_us)
+        encoded = encode(
+            image, options.encoding, quality=options.jpeg_quality, max_side=options.max_side
+        )
+        text_tokens = estimate_text_tokens(spec.prompt)
+        output_tokens = spec.routing.output_tokens_estimate
+        tokens = {
+            p.name: text_tokens
+            + output_tokens
+            + estimate_image_tokens(p, encoded.width, encoded.height)
+            for p in spec.providers
+        }
+        return _Rendered(
+            CaptionRequest(spec.prompt, encoded.data, encoded.media_type),
+            image_digest(encoded.data),
+            perceptual_hash(image),
+            thumbnail(image),
+            tokens,
+        )
+
+    def _from_cache(
+        self,
+        job: JobContext,
+        frame: ClaimedFrame,
+        worker: str,
+        rendered: _Rendered,
+        provider: str,
+    ) -> bool:
+        """Complete the frame from an identical or near-identical one's caption, if any."""
+        cache = job.spec.cache
+        source = None
+        if cache.exact:
+            model = job.spec.provider(provider).model
+            source = find_exact(self._store.engine, rendered.image_hash, job.prompt_hash, model)
+        if source is None and cache.near_duplicate_bits is not None:
+            source = find_near(
+                self._store.engine,
+                job.job_id,
+                rendered.phash,
+                cache.near_duplicate_bits,
+                lambda thumb: (
+                    thumb is not None
+                    and thumbnail_distance(thumb, rendered.thumb) <= cache.near_duplicate_max_gray
+                ),
+            )
+        if source is None:
+            return False
+        self._store.record_image(frame, worker, rendered.image_hash, rendered.phash, rendered.thumb)
+        return self._store.complete_from_cache(frame, worker, source)
+
+    def _over_budget(self, job: JobContext) -> bool:
+        budget = job.spec.budget_usd
+        if budget is None:
+            return False
+        now = self._clock()
+        with self._lock:
+            spent, read_at = self._spend.get(job.job_id, (0.0, -1e18))
+        if now - read_at > SPEND_TTL_S:
+            spent = job_spend(self._store.engine, job.job_id)
+            with self._lock:
+                self._spend[job.job_id] = (spent, now)
+        return spent >= budget
+
+    def _jitter(self, scale_s: float) -> float:
+        """Up to 10% of `scale_s` extra, so frames that waited together do not retry in lockstep."""
+        with self._lock:
+            return self._rng.uniform(0.0, 0.1 * max(scale_s, 0.5))
