@@ -80,6 +80,11 @@ def run_frames(
             )
     spec = JobSpec.model_validate_json(require_job(store, job_ids[0]).spec)
     console.print(summary_table(summary, spec, time.time()))
+    if summary.state == "paused":
+        err_console.print(
+            f"job {job_ids[0]} paused: its spend reached the budget of {spec.budget_usd} USD; "
+            f"`labeller resume {job_ids[0]} --budget N` continues it"
+        )
     return summary
 
 

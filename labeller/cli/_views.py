@@ -85,6 +85,10 @@ def summary_table(summary: JobSummary, spec: JobSpec, now: float) -> Table:
         f"job {summary.job_id}: {summary.state}, {summary.done}/{summary.frame_count} frames done, "
         f"{summary.failed} failed, {rate.elapsed_s:.1f} s, {rate.frames_per_s:.1f} frames/s"
     )
+    if summary.cached:
+        title += f", {summary.cached} from the cache (free)"
+    if summary.skipped:
+        title += f", {summary.skipped} skipped"
     if summary.simulated:
         title += "\nsimulated providers: captions are synthetic, costs at list prices"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -132,6 +136,7 @@ def summary_json(summary: JobSummary, now: float) -> dict[str, Any]:
         "stalled": rate.stalled,
         "elapsed_s": round(rate.elapsed_s, 3),
         "cost_usd": round(summary.cost_usd, 6),
+        "cached": summary.cached,
         "providers": {
             name: {
                 "attempts": s.attempts,

@@ -173,7 +173,7 @@ def simulate(
         Path | None, typer.Option("--config", "-C", help="Simulator YAML (models: ...).")
     ] = None,
 ) -> None:
-    """Serve the provider simulator (OpenAI wire format) until Ctrl-C."""
+    """Serve the provider simulator (OpenAI, Anthropic, Gemini and Vertex formats) until Ctrl-C."""
     if not 0 < port < 65536:
         raise UserError(f"--port: must be between 1 and 65535, got {port}")
     server = SimulatorServer(load_simulator_config(config), host=host, port=port)

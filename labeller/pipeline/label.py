@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 
 #: Delay (s) before retrying a frame whose limiter could not be reached.
 LIMITER_RETRY_S = 5.0
-#: How long (s) a worker trusts its last reading of a job's spend before summing it again; the
-#: budget may be overshot by what every worker spends in this time.
+#: How long (s) a worker trusts its last reading of a job's spend (plus its own spending since)
+#: before summing it again; the budget may be overshot by what the other workers spend in this
+#: time and by the calls in flight when it is reached.
 SPEND_TTL_S = 2.0
 
 
@@ -84,7 +85,9 @@ class Pipeline:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._spend: dict[str, tuple[float, float]] = {}
+        #: Per job: the spend last summed from the database, when, and what this process has
+        #: spent since (so its own calls count at once).
+        self._spend: dict[str, tuple[float, float, float]] = {}
 
     def close(self) -> None:
         self._resources.close()
@@ -160,6 +163,7 @@ class Pipeline:
         self._store.record_attempt(
             attempt_row(call, started, latency_s, response=response, cost=cost)
         )
+        self._count_spend(job.job_id, cost)
         outcome = FrameOutcome(
             message.provider,
             response.model,
@@ -269,12 +273,17 @@ class Pipeline:
             return False
         now = self._clock()
         with self._lock:
-            spent, read_at = self._spend.get(job.job_id, (0.0, -1e18))
+            spent, read_at, own = self._spend.get(job.job_id, (0.0, -1e18, 0.0))
         if now - read_at > SPEND_TTL_S:
-            spent = job_spend(self._store.engine, job.job_id)
+            spent, own = job_spend(self._store.engine, job.job_id), 0.0
             with self._lock:
-                self._spend[job.job_id] = (spent, now)
-        return spent >= budget
+                self._spend[job.job_id] = (spent, now, 0.0)
+        return spent + own >= budget
+
+    def _count_spend(self, job_id: str, cost: float) -> None:
+        with self._lock:
+            spent, read_at, own = self._spend.get(job_id, (0.0, -1e18, 0.0))
+            self._spend[job_id] = (spent, read_at, own + cost)
 
     def _jitter(self, scale_s: float) -> float:
         """Up to 10% of `scale_s` extra, so frames that waited together do not retry in lockstep."""

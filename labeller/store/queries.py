@@ -61,6 +61,8 @@ class JobSummary:
     #: Finish times of the first and last done frame, epoch s.
     first_done_at: float | None = None
     last_done_at: float | None = None
+    #: Done frames whose caption was reused from an identical or near-identical frame.
+    cached: int = 0
 
     @property
     def done(self) -> int:
@@ -104,12 +106,15 @@ def summarise(engine: Engine, job: Job) -> JobSummary:
             select(Frame.state, func.count()).where(Frame.job_id == job.id).group_by(Frame.state)
         ):
             summary.counts[state] = int(count)
-        first, last = conn.execute(
-            select(func.min(Frame.finished_at), func.max(Frame.finished_at)).where(
-                Frame.job_id == job.id, Frame.state == FrameState.done.value
-            )
+        first, last, cached = conn.execute(
+            select(
+                func.min(Frame.finished_at),
+                func.max(Frame.finished_at),
+                func.sum(case((Frame.cached_from_job.is_not(None), 1), else_=0)),
+            ).where(Frame.job_id == job.id, Frame.state == FrameState.done.value)
         ).one()
         summary.first_done_at, summary.last_done_at = first, last
+        summary.cached = int(cached or 0)
         is_ok = Attempt.status == AttemptStatus.ok.value
         rows = conn.execute(
             select(

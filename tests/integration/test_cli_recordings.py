@@ -103,3 +103,33 @@ def test_run_refuses_bad_recordings_with_one_line(
     assert str(path) in lines[0] and expected in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
     assert _jobs_in(db) == 0
+
+
+def test_static_scenes_are_captioned_from_the_cache(tmp_path: Path) -> None:
+    """The sample pauses its shapes from 4 s to 5 s: those frames reuse one caption, for free."""
+    from sqlalchemy import create_engine, text
+
+    from labeller.recordings import write_sample
+
+    recording = tmp_path / "rec.h5"
+    write_sample(recording, duration_s=6.0, width=640, height=480, rate_hz=2e5, seed=3)
+    run = labeller("run", str(recording), "--simulate", "--workers", "1", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    job_id = run.stdout.strip().splitlines()[-1].removeprefix("job id: ").strip()
+    status = json.loads(labeller("status", job_id, "--json", cwd=tmp_path).stdout)
+    assert status["cached"] > 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'labeller.db'}")
+    with engine.connect() as conn:
+        hits = conn.execute(
+            text(
+                "SELECT t_start_us - (SELECT min(t_start_us) FROM frames), cost_usd, caption "
+                "FROM frames WHERE cached_from_job IS NOT NULL"
+            )
+        ).all()
+        calls = conn.execute(text("SELECT count(*) FROM attempts")).scalar_one()
+    engine.dispose()
+    assert len(hits) == status["cached"]
+    # Only frames of the pause are reused; they cost nothing and made no call.
+    assert all(3_950_000 <= offset < 5_000_000 for offset, _, _ in hits), hits
+    assert all(cost == 0 and caption for _, cost, caption in hits)
+    assert calls == status["counts"]["done"] - len(hits)
