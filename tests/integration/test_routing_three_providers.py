@@ -107,11 +107,12 @@ def test_limits_hold_across_two_nodes_and_fallback_absorbs_429s(
     tmp_path: Path,
     redis_url: str,
     key_prefix: str,
-    database_url: str,
     simulator: SimulatorServer,
     wait_until: Callable[..., None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # SQLite only: the database does not matter here, and each run waits out a 60 s window.
+    database_url = f"sqlite:///{tmp_path / 'labeller.db'}"
     recording = tmp_path / "rec.h5"
     write_sample(recording, duration_s=FRAMES / 100, width=160, height=120, rate_hz=1e5, seed=6)
     env = {
@@ -169,6 +170,7 @@ def test_limits_hold_across_two_nodes_and_fallback_absorbs_429s(
                 Attempt.provider
             )).all()
         )  # fmt: skip
+    engine.dispose()
     assert states == {FrameState.done.value: FRAMES}  # every frame done, none twice
     assert sum(ok.values()) == FRAMES
     assert limited.get("openai", 0) > 0  # the hidden limit bit...
