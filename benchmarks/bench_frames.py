@@ -120,7 +120,7 @@ class Binned:
 
 
 def bench_binning(rec: Recording, windows: list[Window], repeat: int) -> tuple[list[Row], Binned]:
-    import tonic  # type: ignore[import-untyped]
+    import tonic
 
     def labeller_read_bin() -> None:
         for w in windows:
