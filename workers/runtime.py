@@ -44,7 +44,12 @@ def _build(app: Celery) -> Runtime:
         raise ConfigError("redis_url: the rate limiter needs Redis; set LABELLER_REDIS_URL")
     store = Store(make_engine(settings.database_url), time.time)
     backend = RedisBackend.from_url(redis_url)
-    limiter = Limiter(backend, settings.key_prefix, routing=settings.routing)
+    limiter = Limiter(
+        backend,
+        settings.key_prefix,
+        routing=settings.routing,
+        edge_guard_s=settings.routing.edge_guard_s,
+    )
     pipeline = Pipeline(store, limiter, simulator_url=settings.simulator_url)
     return Runtime(os.getpid(), pipeline, CeleryPublisher(app), store, backend)
 

@@ -22,6 +22,9 @@ class RoutingSettings(BaseModel):
     #: Waits for a rate-limit slot up to this long (s) happen in the task; longer ones re-queue
     #: the frame with a countdown to the slot.
     inline_wait_s: float = Field(default=2.0, ge=0.0)
+    #: Seconds added to our 60 s RPM/TPM windows, so a call whose network hop is shorter than
+    #: the previous one's cannot land inside the provider's window of that call.
+    edge_guard_s: float = Field(default=1.0, ge=0.0, le=10.0)
     #: Tokens a call is charged before its response says how many it used (image tokens are
     #: added from the provider's rules), in tokens of output.
     output_tokens_estimate: int = Field(default=60, ge=0)

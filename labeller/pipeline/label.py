@@ -124,20 +124,14 @@ class Pipeline:
         message: FrameMessage,
         rendered: _Rendered,
     ) -> Outcome:
-        granted = self._take_slot(job, message.provider, rendered.tokens[message.provider])
+        granted, message = self._slot_on_route(job, message, rendered)
         if isinstance(granted, Wait):
-            target = message.provider
-            chain = job.spec.provider(message.provider).fallback
-            if granted.reason == "disabled" and not chain:
-                self._store.fail(
-                    frame, worker, f"{message.provider}: every key was refused (401/403)"
-                )
+            if granted.reason == "disabled":
+                self._store.fail(frame, worker, f"{message.provider}: every key was refused")
                 return Outcome(OutcomeKind.failed)
-            if granted.reason in ("breaker", "disabled") and chain:
-                target = job.router.next_after(message.provider, frame.attempts)
-            self._store.reroute(frame, worker, target, refund_attempt=True)
-            delay = 0.0 if target != message.provider else granted.seconds
-            return Outcome(OutcomeKind.rerouted, message.routed_to(target), delay + self._jitter(1))
+            self._store.reroute(frame, worker, message.provider, refund_attempt=True)
+            delay = granted.seconds + self._jitter(granted.seconds)
+            return Outcome(OutcomeKind.rerouted, message, delay)
         try:
             client = self._resources.client(job, message.provider, granted.key_alias)
         except LabellerError as exc:
@@ -198,6 +192,26 @@ class Pipeline:
         elif error.retryable:
             self._limiter.record_failure(grant.provider)
         self._store.record_attempt(attempt_row(call, started, latency_s, error=error))
+
+    def _slot_on_route(
+        self, job: JobContext, message: FrameMessage, rendered: _Rendered
+    ) -> tuple[Grant | Wait, FrameMessage]:
+        """A slot on the frame's provider or, when it is saturated, on its fallbacks.
+
+        Returns the first grant with the message routed to that provider, or, when every
+        provider of the chain must wait, the earliest wait and its provider: the frame then
+        waits for that slot instead of bouncing between saturated queues.
+        """
+        chain = [message.provider, *job.spec.provider(message.provider).fallback]
+        waits: list[tuple[Wait, str]] = []
+        for name in dict.fromkeys(chain):
+            result = self._take_slot(job, name, rendered.tokens[name])
+            if isinstance(result, Grant):
+                return result, message.routed_to(name)
+            waits.append((result, name))
+        # Disabled keys never free up: prefer any provider that will, soonest first.
+        wait, name = min(waits, key=lambda w: (w[0].reason == "disabled", w[0].seconds))
+        return wait, message.routed_to(name)
 
     def _take_slot(self, job: JobContext, provider: str, tokens: int) -> Grant | Wait:
         """A grant, or the wait (s) too long to spend in this task."""

@@ -1,7 +1,8 @@
 """Three providers, three wire formats, two worker "nodes", one shared Redis: the limits hold.
 
 The simulator enforces per-key limits. OpenAI's real limit is hidden from us (configured 100
-RPM, enforced 10 per key): its 429s must be absorbed by fallback. Anthropic and Gemini are
+RPM, enforced 10 per key, revealed only by its response headers) and it sheds 30% of calls
+with 429s: they must be absorbed by fallback. Anthropic and Gemini are
 configured at exactly what they enforce: our limiter must keep every 60 s window of every key
 within it (no 429 from them at all), across both groups of worker processes. The bill in the
 database must equal the simulator's own token counts priced by the table.
@@ -173,7 +174,7 @@ def test_limits_hold_across_two_nodes_and_fallback_absorbs_429s(
     engine.dispose()
     assert states == {FrameState.done.value: FRAMES}  # every frame done, none twice
     assert sum(ok.values()) == FRAMES
-    assert limited.get("openai", 0) > 0  # the hidden limit bit...
+    assert limited.get("openai", 0) > 0, (ok, limited)  # the hidden limit bit...
     assert set(limited) <= {"openai"}  # ...and only there: no 429 caused by our own overuse
 
     stats = httpx.get(f"{simulator.url}/stats", params={"requests": "1"}).json()["keys"]
