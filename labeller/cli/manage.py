@@ -23,7 +23,6 @@ from labeller.jobs import (
     rates,
     read_summary,
     requeue_failed,
-    requeue_pending,
     requeue_stale,
 )
 from labeller.local import worker_command
@@ -135,7 +134,9 @@ def resume(
 
     def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
         note_job(job)
-        total = requeue_pending(store, publisher, job)
+        # Pending frames, and frames whose message may have died with a local broker when the
+        # job paused (a second message for a live one is acknowledged without a call).
+        total = requeue_stale(store, publisher, job, 0.0)
         limit = f"budget {budget} USD" if budget is not None else "no budget"
         console.print(f"resumed job {job} with {limit}: {total} frames sent")
         return total
