@@ -19,7 +19,7 @@ from labeller.simulator import SimulatorConfig
 from labeller.store import JobSummary, Store
 from workers import make_publisher
 
-__all__ = ["run_frames", "simulator_config"]
+__all__ = ["PublishStep", "run_frames", "simulator_config"]
 
 #: Creates or reopens a job on the publisher, names it through the callback as soon as it
 #: exists (so an interruption can say how to continue), and returns how many frames it sent.

@@ -13,9 +13,9 @@ import typer
 from rich.markup import escape
 
 from labeller.cli._common import ConfigOpt, DatabaseOpt, console, load, open_store, require_job
-from labeller.cli._session import run_frames, simulator_config
+from labeller.cli._session import PublishStep, run_frames, simulator_config
 from labeller.cli._views import summary_json, summary_table
-from labeller.config import JobSpec, parse_duration_us
+from labeller.config import JobSpec, Settings, parse_duration_us
 from labeller.errors import UserError
 from labeller.jobs import (
     Publisher,
@@ -28,7 +28,7 @@ from labeller.jobs import (
 from labeller.local import worker_command
 from labeller.recordings import write_sample
 from labeller.simulator import SimulatorServer, load_simulator_config
-from labeller.store import failure_reasons
+from labeller.store import Store, failure_reasons
 
 __all__ = [
     "db_upgrade",
@@ -92,7 +92,6 @@ def requeue(
     settings = load(config, database_url=database_url, broker_url=broker_url)
     store = open_store(settings, create=False)
     spec = JobSpec.model_validate_json(require_job(store, job).spec)
-    local = settings.broker_url is None
 
     def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
         note_job(job)
@@ -102,6 +101,21 @@ def requeue(
         console.print(f"requeued {total} frames of job {job}")
         return total
 
+    _send_again(settings, store, spec, config=config, workers=workers, publish=publish)
+
+
+def _send_again(
+    settings: Settings,
+    store: Store,
+    spec: JobSpec,
+    *,
+    config: Path | None,
+    workers: int | None,
+    publish: PublishStep,
+) -> None:
+    """Re-send an existing job's frames: with local workers and a wait when there is no shared
+    broker (simulating again if the job was simulated), else publish and return."""
+    local = settings.broker_url is None
     summary = run_frames(
         settings,
         store,
@@ -130,7 +144,6 @@ def resume(
     store = open_store(settings, create=False)
     spec = JobSpec.model_validate_json(require_job(store, job).spec)
     store.resume_job(job, spec.model_copy(update={"budget_usd": budget}).model_dump_json())
-    local = settings.broker_url is None
 
     def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
         note_job(job)
@@ -141,17 +154,7 @@ def resume(
         console.print(f"resumed job {job} with {limit}: {total} frames sent")
         return total
 
-    summary = run_frames(
-        settings,
-        store,
-        config_path=config,
-        simulator=(spec.simulator or {}) if spec.simulated else None,
-        workers=workers if workers is not None else (settings.workers if local else 0),
-        detach=not local,
-        publish=publish,
-    )
-    if summary is not None and not summary.succeeded:
-        raise typer.Exit(1)
+    _send_again(settings, store, spec, config=config, workers=workers, publish=publish)
 
 
 def export(
