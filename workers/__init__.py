@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workers.feeding import leadership_for
 from workers.publisher import CeleryPublisher, make_publisher
 
-__all__ = ["CeleryPublisher", "make_publisher"]
+__all__ = ["CeleryPublisher", "leadership_for", "make_publisher"]

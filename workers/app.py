@@ -12,7 +12,8 @@ from celery import Celery, signals
 
 from labeller.config import load_settings
 from labeller.errors import StoreError
-from labeller.pipeline import FrameMessage, OutcomeKind
+from labeller.pipeline import FrameMessage
+from workers.feeding import start_feeder, stop_feeder
 from workers.publisher import LABEL_FRAME
 from workers.runtime import close_runtime, get_runtime
 from workers.settings import celery_config
@@ -27,9 +28,15 @@ def _configure(sender: Celery, **_: Any) -> None:
     sender.conf.update(celery_config(load_settings()))
 
 
+@signals.worker_ready.connect
+def _start_feeder(**_: Any) -> None:
+    start_feeder(app)
+
+
 @signals.worker_process_shutdown.connect
 @signals.worker_shutdown.connect
 def _close(**_: Any) -> None:
+    stop_feeder()
     close_runtime()
 
 
@@ -44,10 +51,7 @@ def _close(**_: Any) -> None:
 def label_frame(
     job: str, frame: int, i_start: int, i_end: int, t_start_us: int, t_end_us: int, provider: str
 ) -> str:
-    """Caption one frame; a re-routed frame goes back on its (new) provider's queue."""
+    """Caption one frame; a frame that must wait or fall back goes back to the feeder."""
     runtime = get_runtime(app)
     message = FrameMessage(job, frame, i_start, i_end, t_start_us, t_end_us, provider)
-    outcome = runtime.pipeline.label(message)
-    if outcome.kind is OutcomeKind.rerouted and outcome.message is not None:
-        runtime.publisher.publish([outcome.message], countdown_s=outcome.delay_s)
-    return outcome.kind.value
+    return runtime.pipeline.label(message).kind.value

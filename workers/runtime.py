@@ -14,7 +14,6 @@ from labeller.errors import ConfigError
 from labeller.pipeline import Pipeline
 from labeller.routing import Limiter, RedisBackend
 from labeller.store import Store, make_engine
-from workers.publisher import CeleryPublisher
 
 __all__ = ["Runtime", "close_runtime", "get_runtime"]
 
@@ -23,7 +22,6 @@ __all__ = ["Runtime", "close_runtime", "get_runtime"]
 class Runtime:
     pid: int
     pipeline: Pipeline
-    publisher: CeleryPublisher
     store: Store
     backend: RedisBackend
 
@@ -51,7 +49,7 @@ def _build(app: Celery) -> Runtime:
         edge_guard_s=settings.routing.edge_guard_s,
     )
     pipeline = Pipeline(store, limiter, simulator_url=settings.simulator_url)
-    return Runtime(os.getpid(), pipeline, CeleryPublisher(app), store, backend)
+    return Runtime(os.getpid(), pipeline, store, backend)
 
 
 def get_runtime(app: Celery) -> Runtime:

@@ -21,6 +21,7 @@ from labeller.cli.manage import (
     status,
     worker,
 )
+from labeller.cli.operate import cancel, feed
 from labeller.cli.run import demo, run
 from labeller.errors import LabellerError, UserError
 
@@ -40,10 +41,12 @@ app.command()(demo)
 app.command()(status)
 app.command()(requeue)
 app.command()(resume)
+app.command()(cancel)
 app.command()(export)
 app.command()(sample)
 app.command()(simulate)
 app.command()(worker)
+app.command()(feed)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 db.command("upgrade")(db_upgrade)
 app.add_typer(db, name="db")

@@ -13,7 +13,7 @@ from labeller.cli._common import console, err_console, require_job
 from labeller.cli._views import job_progress, summary_table
 from labeller.config import JobSpec, Settings
 from labeller.errors import ConfigError
-from labeller.jobs import Publisher, read_summary, wait_for_job
+from labeller.jobs import read_summary, wait_for_job
 from labeller.local import LocalSession
 from labeller.simulator import SimulatorConfig
 from labeller.store import JobSummary, Store
@@ -21,9 +21,10 @@ from workers import make_publisher
 
 __all__ = ["PublishStep", "run_frames", "simulator_config"]
 
-#: Creates or reopens a job on the publisher, names it through the callback as soon as it
-#: exists (so an interruption can say how to continue), and returns how many frames it sent.
-PublishStep = Callable[[Publisher, Callable[[str], None]], int]
+#: Creates or reopens a job, names it through the callback as soon as it exists (so an
+#: interruption can say how to continue), and returns how many frames are now to be sent. The
+#: workers' feeder publishes them.
+PublishStep = Callable[[Callable[[str], None]], int]
 
 
 def simulator_config(section: dict[str, Any] | None) -> SimulatorConfig:
@@ -96,12 +97,13 @@ def _publish_and_watch(
     publish: PublishStep,
     job_ids: list[str],
 ) -> JobSummary | None:
+    # The broker must answer before a job is written, so a wrong URL loses nothing.
     publisher = make_publisher(settings.model_copy(update={"broker_url": session.broker_url}))
     try:
         publisher.check()
-        sent = publish(publisher, job_ids.append)
     finally:
         publisher.close()
+    sent = publish(job_ids.append)
     job_id = job_ids[0]
     if detach:
         console.print(f"detached: follow it with [bold]labeller status {job_id}[/]")

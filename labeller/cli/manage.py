@@ -18,7 +18,6 @@ from labeller.cli._views import summary_json, summary_table
 from labeller.config import JobSpec, Settings, parse_duration_us
 from labeller.errors import UserError
 from labeller.jobs import (
-    Publisher,
     export_jsonl,
     rates,
     read_summary,
@@ -93,11 +92,11 @@ def requeue(
     store = open_store(settings, create=False)
     spec = JobSpec.model_validate_json(require_job(store, job).spec)
 
-    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
+    def publish(note_job: Callable[[str], None]) -> int:
         note_job(job)
-        total = requeue_failed(store, publisher, job) if failed else 0
+        total = requeue_failed(store, job) if failed else 0
         if stale_s is not None:
-            total += requeue_stale(store, publisher, job, stale_s)
+            total += requeue_stale(store, job, stale_s)
         console.print(f"requeued {total} frames of job {job}")
         return total
 
@@ -145,14 +144,15 @@ def resume(
     spec = JobSpec.model_validate_json(require_job(store, job).spec)
     store.resume_job(job, spec.model_copy(update={"budget_usd": budget}).model_dump_json())
 
-    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
+    def publish(note_job: Callable[[str], None]) -> int:
         note_job(job)
-        # Pending frames, and frames whose message may have died with a local broker when the
-        # job paused (a second message for a live one is acknowledged without a call).
-        total = requeue_stale(store, publisher, job, 0.0)
+        # The feeder sends the parked (pending) frames again; frames whose message died with a
+        # local broker when the job paused are found by the feeder's broker check.
+        total = read_summary(store, job).counts
+        waiting = sum(total.get(state, 0) for state in ("pending", "queued"))
         limit = f"budget {budget} USD" if budget is not None else "no budget"
-        console.print(f"resumed job {job} with {limit}: {total} frames sent")
-        return total
+        console.print(f"resumed job {job} with {limit}: {waiting} frames to send")
+        return waiting
 
     _send_again(settings, store, spec, config=config, workers=workers, publish=publish)
 

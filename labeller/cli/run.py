@@ -24,7 +24,7 @@ from labeller.cli._session import run_frames, simulator_config
 from labeller.cli._views import counting_progress
 from labeller.config import Settings, parse_duration_us
 from labeller.errors import ConfigError, UserError
-from labeller.jobs import Publisher, create_job, export_jsonl, read_summary, requeue_pending
+from labeller.jobs import create_job, export_jsonl, read_summary
 from labeller.providers import missing_keys
 from labeller.recordings import (
     Recording,
@@ -104,7 +104,7 @@ def execute(
     store = open_store(settings)
     created: list[str] = []
 
-    def publish(publisher: Publisher, note_job: Callable[[str], None]) -> int:
+    def publish(note_job: Callable[[str], None]) -> int:
         estimate = _estimated_frames(recording, settings)
         with counting_progress(console, "Planning", estimate, "frames") as advance_to:
             job_id = create_job(
@@ -123,7 +123,7 @@ def execute(
         )
         if simulate:
             console.print("[yellow]simulated providers: captions are synthetic[/]")
-        return requeue_pending(store, publisher, job_id)
+        return summary.frame_count - summary.skipped
 
     try:
         summary = run_frames(

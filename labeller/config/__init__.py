@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from labeller.config.durations import parse_duration_us
+from labeller.config.feeder import FeederSettings
 from labeller.config.frames import (
     BinningSettings,
     Color,
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_BASE_URLS",
     "DEFAULT_KEY_ENVS",
     "DEFAULT_PROMPT",
+    "FeederSettings",
     "BinningSettings",
     "CacheSettings",
     "Color",

@@ -62,6 +62,9 @@ class ProviderSettings(BaseModel):
     tpm: int | None = Field(default=None, gt=0)
     #: Calls in flight at once across every worker; None = unlimited.
     max_in_flight: int | None = Field(default=None, gt=0)
+    #: Messages kept outstanding on this provider's queue by the feeder; None sizes it from
+    #: the limits (see `feeder.queue_depth`).
+    queue_depth: int | None = Field(default=None, ge=1)
     #: Bound on one HTTP call; far below the broker's visibility timeout.
     timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
     #: Providers to try, in order, when this one answers 429, 529, 5xx or times out.

@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from labeller.config.feeder import FeederSettings
 from labeller.config.frames import BinningSettings, RecordingSettings, RenderSettings
 from labeller.config.providers import ProviderSettings
 from labeller.config.routing import CacheSettings, RoutingSettings
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     #: Caption reuse for identical and near-identical frames.
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    #: Backpressure: how many messages wait on each provider queue, and lost-frame sweeping.
+    feeder: FeederSettings = Field(default_factory=FeederSettings)
     #: Spend (USD) at which a job pauses; `labeller resume JOB` continues it. None = no limit.
     budget_usd: float | None = Field(default=None, gt=0.0)
     #: Provider calls per frame before it ends `failed`.

@@ -12,11 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from labeller.config import BinningSettings
 from labeller.errors import ConfigError
 from labeller.recordings import Recording
 
 __all__ = ["Window", "plan_count_windows", "plan_time_windows", "plan_windows"]
+
+
+#: Windows whose boundaries are looked up together.
+_WINDOW_BLOCK = 8192
 
 
 @dataclass(frozen=True)
@@ -137,22 +143,25 @@ def _range(recording: Recording, start_us: int | None, end_us: int | None) -> tu
 def _time_windows(
     recording: Recording, window_us: int, stride: int, start: int, end: int, keep_partial: bool
 ) -> Iterator[Window]:
-    # The previous window's end boundary: with stride == window it is this window's start.
-    known_t, known_i = start, recording.index_at(start)
-    index, t0 = 0, start
-    while t0 < end:
-        t1 = t0 + window_us
-        partial = t1 > end
-        if partial and not keep_partial:
-            return
-        t1 = min(t1, end)
-        i0 = known_i if t0 == known_t else recording.index_at(t0)
-        i1 = recording.index_at(t1)
-        yield Window(index, t0, t1, i0, i1)
-        if partial:
-            return
-        known_t, known_i = t1, i1
-        index, t0 = index + 1, t0 + stride
+    # Windows k = 0, 1, ... start at start + k * stride; the last may be cut at `end` (kept
+    # only with `keep_partial`). Their event boundaries are looked up a block at a time in one
+    # forward pass (`Recording.indices_at`), so memory stays one block's worth.
+    full = max(0, (end - start - window_us) // stride + 1)  # windows that end by `end`
+    starting = -(-(end - start) // stride)  # windows that start before `end`
+    # The first partial window is the last one: every later one would be a subset of it.
+    count = min(starting, full + 1) if keep_partial else full
+    for first in range(0, count, _WINDOW_BLOCK):
+        ks = np.arange(first, min(first + _WINDOW_BLOCK, count), dtype=np.int64)
+        t0 = start + ks * stride
+        t1 = np.minimum(t0 + window_us, end)
+        bounds = np.unique(np.concatenate((t0, t1)))
+        indices = recording.indices_at(bounds)
+        i0 = indices[np.searchsorted(bounds, t0)]
+        i1 = indices[np.searchsorted(bounds, t1)]
+        for k, a, b, c, d in zip(
+            ks.tolist(), t0.tolist(), t1.tolist(), i0.tolist(), i1.tolist(), strict=True
+        ):
+            yield Window(k, a, b, c, d)
 
 
 def _count_windows(

@@ -1,10 +1,11 @@
-"""Job lifecycle: plan frames, publish them, watch progress, requeue and export."""
+"""Job lifecycle: plan frames, feed them to the broker, sweep, watch progress, requeue, export."""
 
 from __future__ import annotations
 
 from labeller.jobs.estimate import Estimate, ProviderEstimate, estimate_job
 from labeller.jobs.export import export_jsonl
-from labeller.jobs.feeder import publish_frames
+from labeller.jobs.feeder import Feeder, FeedRound, publish_frames, queue_depth, run_feeder
+from labeller.jobs.leader import Leadership
 from labeller.jobs.plan import create_job
 from labeller.jobs.progress import Rates, rates, read_summary, wait_for_job
 from labeller.jobs.publisher import Publisher
@@ -14,11 +15,16 @@ __all__ = [
     "Estimate",
     "ProviderEstimate",
     "estimate_job",
+    "FeedRound",
+    "Feeder",
+    "Leadership",
     "Publisher",
     "Rates",
     "create_job",
     "export_jsonl",
     "publish_frames",
+    "queue_depth",
+    "run_feeder",
     "rates",
     "read_summary",
     "requeue_failed",

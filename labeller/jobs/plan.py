@@ -56,10 +56,13 @@ def create_job(
     *,
     simulated: bool,
     progress: Callable[[Window], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> str:
     """Write the job and one frame per window (pending, or skipped below `min_events`).
 
-    One transaction: a recording that fails midway leaves no job. Returns the job id.
+    Frames are committed in batches (`on_batch(count)` after each), so the feeder publishes the
+    first ones while the rest are planned; a recording that fails midway leaves no job.
+    Returns the job id.
     Raises RecordingError when the recording yields no window.
     """
     path = Path(recording.path).resolve()
@@ -82,7 +85,7 @@ def create_job(
         settings.binning.min_events,
         progress,
     )
-    if store.create_job(job, rows) == 0:
+    if store.create_job(job, rows, on_batch=on_batch) == 0:
         raise RecordingError(
             f"{path}: no frames to label with these binning settings "
             "(window, events, start, end, keep_partial)"

@@ -15,6 +15,12 @@ class Publisher(Protocol):
         """Raise BrokerUnavailable (or ConfigError for a bad URL) unless the broker answers."""
         ...
 
-    def publish(self, messages: Sequence[FrameMessage], countdown_s: float | None = None) -> None:
+    def publish(self, messages: Sequence[FrameMessage]) -> None:
         """Put each message on its provider's queue (`vlm.<provider>`), in bulk."""
+        ...
+
+    def messages_lost(self) -> bool:
+        """True if the broker lost its queued messages since the last publish or call (a
+        restarted Redis without persistence); False where the broker cannot tell or keeps them.
+        """
         ...

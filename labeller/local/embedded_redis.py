@@ -34,12 +34,17 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis(Service):
-    """`with EmbeddedRedis(dir) as server:` serves `server.url` until the block ends."""
+    """`with EmbeddedRedis(dir) as server:` serves `server.url` until the block ends.
 
-    def __init__(self, directory: Path) -> None:
+    `port` fixes the port (e.g. to start a server again where clients expect it); by default
+    each start takes a free one.
+    """
+
+    def __init__(self, directory: Path, *, port: int | None = None) -> None:
         self._directory = directory
+        self._fixed_port = port
         self._process: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.port = port or 0
 
     @property
     def url(self) -> str:
@@ -51,7 +56,7 @@ class EmbeddedRedis(Service):
 
     def start(self) -> str:
         self._directory.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = self._fixed_port or _free_port()
         args = [
             redis_server_binary(),
             "--port", str(self.port),

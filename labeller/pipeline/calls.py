@@ -18,7 +18,11 @@ from labeller.providers import CaptionResponse
 from labeller.routing import Grant, Router
 from labeller.store import Attempt, AttemptStatus, ClaimedFrame, Store
 
-__all__ = ["Call", "after_failure", "attempt_row"]
+__all__ = ["MAX_DELAY_S", "Call", "after_failure", "attempt_row"]
+
+#: Longest a frame waits before it is published again (a retry-after of hours is a daily quota
+#: running out: the frame comes back every few minutes to look, through its fallbacks first).
+MAX_DELAY_S = 300.0
 
 _ATTEMPT_STATUS: list[tuple[type[ProviderError], AttemptStatus]] = [
     (RateLimited, AttemptStatus.rate_limited),
@@ -89,8 +93,9 @@ def after_failure(
     spec = call.job.spec
     if isinstance(error, AuthError):
         # The key is disabled for everyone; the frame itself is fine: try again, other keys.
-        store.reroute(call.frame, call.worker, message.provider)
-        return Outcome(OutcomeKind.rerouted, message, 1.0 + jitter(1.0))
+        delay_s = 1.0 + jitter(1.0)
+        store.reroute(call.frame, call.worker, message.provider, delay_s=delay_s)
+        return Outcome(OutcomeKind.rerouted, message, delay_s)
     # A 429 is the provider's pace, not the frame's fault: it waits without using up attempts,
     # so a frame is never failed because every key was cooling down.
     limited = isinstance(error, RateLimited)
@@ -104,6 +109,7 @@ def after_failure(
         base = error.retry_after_s if isinstance(error, RateLimited) else None
         delay_s = base if base is not None else min(30.0, 2.0**frame.attempts)
     delay_s += jitter(max(delay_s, 0.5))
-    if not store.reroute(frame, call.worker, target, refund_attempt=limited):
+    delay_s = min(delay_s, MAX_DELAY_S)
+    if not store.reroute(frame, call.worker, target, delay_s=delay_s, refund_attempt=limited):
         return Outcome(OutcomeKind.duplicate)
     return Outcome(OutcomeKind.rerouted, message.routed_to(target), delay_s)

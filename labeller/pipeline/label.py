@@ -1,7 +1,8 @@
 """Label one frame: claim, render, reuse a cached caption or take a slot, call, record.
 
-The pipeline knows nothing of Celery. It returns an `Outcome`; the task layer acts on it
-(publishing the frame again when it was re-routed). Every provider call becomes an Attempt row.
+The pipeline knows nothing of Celery. It returns an `Outcome`; a frame that must wait or fall
+back goes back to `pending` in the database (with a not-before time), and the feeder publishes it
+again. Every provider call becomes an Attempt row.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from labeller.errors import (
     AuthError,
@@ -21,6 +23,7 @@ from labeller.errors import (
     LimiterUnavailable,
     ProviderError,
     RateLimited,
+    StoreError,
 )
 from labeller.frames import (
     encode,
@@ -30,7 +33,7 @@ from labeller.frames import (
     thumbnail,
     thumbnail_distance,
 )
-from labeller.pipeline.calls import Call, after_failure, attempt_row
+from labeller.pipeline.calls import MAX_DELAY_S, Call, after_failure, attempt_row
 from labeller.pipeline.context import JobContext, Resources
 from labeller.pipeline.messages import FrameMessage, Outcome, OutcomeKind
 from labeller.providers import CaptionRequest, estimate_image_tokens, estimate_text_tokens
@@ -48,8 +51,13 @@ __all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 #: Delay (s) before retrying a frame whose limiter could not be reached.
 LIMITER_RETRY_S = 5.0
+#: How long (s) a write after a provider call is retried while the database is unreachable;
+#: keep it below the lease, or another worker may take the frame meanwhile.
+STORE_PATIENCE_S = 240.0
 #: How long (s) a worker trusts its last reading of a job's spend (plus its own spending since)
 #: before summing it again; the budget may be overshot by what the other workers spend in this
 #: time and by the calls in flight when it is reached.
@@ -60,8 +68,9 @@ SPEND_TTL_S = 2.0
 class _Rendered:
     request: CaptionRequest
     image_hash: str
-    phash: int
-    thumb: bytes
+    #: Perceptual hash and thumbnail, only computed for near-duplicate reuse.
+    phash: int | None
+    thumb: bytes | None
     tokens: dict[str, int]
 
 
@@ -113,7 +122,12 @@ class Pipeline:
             return Outcome(OutcomeKind.failed)
         if self._from_cache(job, frame, worker, rendered, message.provider):
             return Outcome(OutcomeKind.cached)
-        self._store.record_image(frame, worker, rendered.image_hash, rendered.phash, rendered.thumb)
+        if job.spec.cache.exact or rendered.phash is not None:
+            # What later frames (and jobs) look their cache hits up by. A job with the cache off
+            # skips the write: one UPDATE less per frame.
+            self._store.record_image(
+                frame, worker, rendered.image_hash, rendered.phash, rendered.thumb
+            )
         return self._call_with_slot(job, frame, worker, message, rendered)
 
     def _call_with_slot(
@@ -129,13 +143,18 @@ class Pipeline:
             if granted.reason == "disabled":
                 self._store.fail(frame, worker, f"{message.provider}: every key was refused")
                 return Outcome(OutcomeKind.failed)
-            self._store.reroute(frame, worker, message.provider, refund_attempt=True)
-            delay = granted.seconds + self._jitter(granted.seconds)
+            delay = min(granted.seconds + self._jitter(granted.seconds), MAX_DELAY_S)
+            self._store.reroute(frame, worker, message.provider, delay_s=delay, refund_attempt=True)
             return Outcome(OutcomeKind.rerouted, message, delay)
+        if not self._store.renew_lease(frame, worker, job.spec.lease_s):
+            # The lease ran out while this task waited for its slot and the sweeper gave the
+            # frame to another worker: calling now would pay for it twice.
+            self._tell_limiter(lambda: self._limiter.settle(granted, 0))
+            return Outcome(OutcomeKind.duplicate)
         try:
             client = self._resources.client(job, message.provider, granted.key_alias)
         except LabellerError as exc:
-            self._limiter.settle(granted, 0)
+            self._tell_limiter(lambda: self._limiter.settle(granted, 0))
             self._store.fail(frame, worker, str(exc))
             return Outcome(OutcomeKind.failed)
         call = Call(job, frame, worker, message, granted, client.key_alias)
@@ -143,20 +162,24 @@ class Pipeline:
         try:
             response = client.caption(rendered.request)
         except ProviderError as exc:
-            self._record_failure(call, exc, started, time.monotonic() - t0)
-            return after_failure(call, exc, self._store, job.router, self._jitter)
+            error = exc
+            self._record_failure(call, error, started, time.monotonic() - t0)
+            return self._patiently(
+                "saving a failed call's outcome",
+                lambda: after_failure(call, error, self._store, job.router, self._jitter),
+            )
         latency_s = time.monotonic() - t0
         used = response.prompt_tokens + response.completion_tokens
-        self._limiter.settle(granted, used)
-        self._limiter.record_success(message.provider)
+        self._tell_limiter(lambda: self._limiter.settle(granted, used))
+        self._tell_limiter(lambda: self._limiter.record_success(message.provider))
         if response.rate_limit is not None:
-            self._limiter.observe(granted, response.rate_limit)
+            observed = response.rate_limit
+            self._tell_limiter(lambda: self._limiter.observe(granted, observed))
         cost = call_cost(
             job.prices[message.provider], response.prompt_tokens, response.completion_tokens
         )
-        self._store.record_attempt(
-            attempt_row(call, started, latency_s, response=response, cost=cost)
-        )
+        attempt = attempt_row(call, started, latency_s, response=response, cost=cost)
+        self._patiently("recording a call", lambda: self._store.record_attempt(attempt))
         self._count_spend(job.job_id, cost)
         outcome = FrameOutcome(
             message.provider,
@@ -166,7 +189,9 @@ class Pipeline:
             response.completion_tokens,
             cost,
         )
-        if not self._store.complete(frame, worker, outcome):
+        if not self._patiently(
+            "saving a caption", lambda: self._store.complete(frame, worker, outcome)
+        ):
             log.warning(
                 "frame %s/%s: lease lost before the caption was saved", job.job_id, frame.index
             )
@@ -177,9 +202,11 @@ class Pipeline:
         self, call: Call, error: ProviderError, started: float, latency_s: float
     ) -> None:
         grant = call.grant
-        self._limiter.settle(grant, 0)
+        self._tell_limiter(lambda: self._limiter.settle(grant, 0))
         if isinstance(error, AuthError):
-            if self._limiter.disable_key(grant.provider, grant.key_alias):
+            if self._tell_limiter(
+                lambda: self._limiter.disable_key(grant.provider, grant.key_alias)
+            ):
                 log.error(
                     "provider %s: key %s was refused (%s); it is disabled for every worker "
                     "until re-enabled",
@@ -188,10 +215,46 @@ class Pipeline:
                     error.status,
                 )
         elif isinstance(error, RateLimited):
-            self._limiter.cool_down(grant.provider, grant.key_alias, error.retry_after_s)
+            wait_s = error.retry_after_s
+            self._tell_limiter(
+                lambda: self._limiter.cool_down(grant.provider, grant.key_alias, wait_s)
+            )
         elif error.retryable:
-            self._limiter.record_failure(grant.provider)
-        self._store.record_attempt(attempt_row(call, started, latency_s, error=error))
+            self._tell_limiter(lambda: self._limiter.record_failure(grant.provider))
+        attempt = attempt_row(call, started, latency_s, error=error)
+        self._patiently("recording a call", lambda: self._store.record_attempt(attempt))
+
+    @staticmethod
+    def _tell_limiter(update: Callable[[], _T]) -> _T | None:
+        """Tell the limiter what a call did, or log that it could not be told.
+
+        After a paid call, a Redis that is away must not fail the task (the caption would be
+        lost and the frame paid for again): an unsettled slot frees itself when its lease runs
+        out, and a Redis that restarted empty has forgotten the grant anyway.
+        """
+        try:
+            return update()
+        except LimiterUnavailable as exc:
+            log.warning("rate limiter not told of a call's outcome: %s", exc)
+            return None
+
+    def _patiently(self, what: str, write: Callable[[], _T]) -> _T:
+        """Retry a write that follows a provider call while the database is away.
+
+        The call is paid for: giving up would lose the caption and, once the lease expires,
+        pay for the frame again. Writes before the call just fail the task, which Celery
+        retries with backoff.
+        """
+        delay_s, deadline = 0.5, time.monotonic() + STORE_PATIENCE_S
+        while True:
+            try:
+                return write()
+            except StoreError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("%s: %s; retrying in %.0f s", what, exc, delay_s)
+                self._sleep(delay_s)
+                delay_s = min(2 * delay_s, 10.0)
 
     def _slot_on_route(
         self, job: JobContext, message: FrameMessage, rendered: _Rendered
@@ -214,18 +277,24 @@ class Pipeline:
         return wait, message.routed_to(name)
 
     def _take_slot(self, job: JobContext, provider: str, tokens: int) -> Grant | Wait:
-        """A grant, or the wait (s) too long to spend in this task."""
+        """A grant, or the wait (s) too long to spend in this task.
+
+        Waits in the task add up to at most `inline_wait_s`, so a frame's lease (renewed just
+        before the call) never runs out while it waits here.
+        """
         route = job.routes[provider]
-        inline_s = job.spec.routing.inline_wait_s
+        budget_s = job.spec.routing.inline_wait_s
         while True:
             try:
                 result = self._limiter.acquire(route, tokens)
             except LimiterUnavailable:
                 log.warning("rate limiter unreachable; frame retried in %.0f s", LIMITER_RETRY_S)
                 return Wait(LIMITER_RETRY_S, "limiter")
-            if isinstance(result, Grant) or result.seconds > inline_s:
+            if isinstance(result, Grant) or result.seconds > budget_s:
                 return result
-            self._sleep(result.seconds + self._jitter(result.seconds))
+            pause = result.seconds + self._jitter(result.seconds)
+            budget_s -= pause
+            self._sleep(pause)
 
     def _render(self, job: JobContext, frame: ClaimedFrame) -> _Rendered:
         spec = job.spec
@@ -243,11 +312,12 @@ class Pipeline:
             + estimate_image_tokens(p, encoded.width, encoded.height)
             for p in spec.providers
         }
+        near = spec.cache.near_duplicate_bits is not None
         return _Rendered(
             CaptionRequest(spec.prompt, encoded.data, encoded.media_type),
             image_digest(encoded.data),
-            perceptual_hash(image),
-            thumbnail(image),
+            perceptual_hash(image) if near else None,
+            thumbnail(image) if near else None,
             tokens,
         )
 
@@ -265,15 +335,17 @@ class Pipeline:
         if cache.exact:
             model = job.spec.provider(provider).model
             source = find_exact(self._store.engine, rendered.image_hash, job.prompt_hash, model)
-        if source is None and cache.near_duplicate_bits is not None:
+        phash, thumb_now = rendered.phash, rendered.thumb
+        if source is None and cache.near_duplicate_bits is not None and phash is not None:
             source = find_near(
                 self._store.engine,
                 job.job_id,
-                rendered.phash,
+                phash,
                 cache.near_duplicate_bits,
                 lambda thumb: (
                     thumb is not None
-                    and thumbnail_distance(thumb, rendered.thumb) <= cache.near_duplicate_max_gray
+                    and thumb_now is not None
+                    and thumbnail_distance(thumb, thumb_now) <= cache.near_duplicate_max_gray
                 ),
             )
         if source is None:

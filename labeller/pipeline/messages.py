@@ -24,6 +24,10 @@ class FrameMessage:
     def as_kwargs(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """How the task reads in Flower and logs: the ids a person looks for."""
+        return f"job={self.job}, frame={self.frame}, provider={self.provider}"
+
     def routed_to(self, provider: str) -> FrameMessage:
         return FrameMessage(
             self.job, self.frame, self.i_start, self.i_end, self.t_start_us, self.t_end_us, provider
@@ -39,7 +43,8 @@ class OutcomeKind(StrEnum):
     failed = "failed"
     #: Already done or validly leased elsewhere: acknowledged without a call.
     duplicate = "duplicate"
-    #: Back on a queue: `Outcome.message` is to be published after `delay_s`.
+    #: Back to the feeder: `Outcome.message` (routed to its next provider) goes out again
+    #: after `delay_s`.
     rerouted = "rerouted"
     #: The job reached its budget: the frame went back to pending and nothing was sent.
     paused = "paused"

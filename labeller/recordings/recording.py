@@ -15,6 +15,8 @@ from typing import Any
 
 import h5py  # type: ignore[import-untyped]
 import hdf5plugin  # noqa: F401  (registers Blosc, zstd, LZ4, … filters)
+import numpy as np
+from numpy.typing import NDArray
 
 from labeller.config import RecordingSettings
 from labeller.errors import RecordingError
@@ -103,6 +105,11 @@ class Recording:
         """
         with _translated(self._path, f"look up time {t_us} us"):
             return self._reader.index_at(t_us)
+
+    def indices_at(self, times_us: NDArray[np.int64]) -> NDArray[np.int64]:
+        """`index_at` of many sorted times at once, in one forward pass over the timestamps."""
+        with _translated(self._path, f"look up {len(times_us)} times"):
+            return self._reader.indices_at(times_us)
 
     def time_at(self, index: int) -> int:
         """Time (µs) of event `index`, reading only its timestamp; for count windows."""

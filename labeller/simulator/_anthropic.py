@@ -19,11 +19,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from labeller.simulator._engine import Call, Engine, Kind, Outcome
-from labeller.simulator._images import anthropic_tokens, decode_rgb
+from labeller.simulator._images import Picture, anthropic_tokens, open_picture
 from labeller.simulator._wire import IMAGE_MEDIA_TYPES, Reply, WireError, key_hash, text_tokens
 
 __all__ = ["handle"]
@@ -56,7 +53,7 @@ def handle(engine: Engine, headers: Mapping[str, str], body: bytes) -> Reply:
             reply = _error(400, "invalid_request_error", str(exc), request_id)
         else:
             tokens = sum(map(text_tokens, texts))
-            tokens += sum(anthropic_tokens(rgb.shape[1], rgb.shape[0]) for rgb in frames)
+            tokens += sum(anthropic_tokens(p.width, p.height) for p in frames)
             outcome = engine.serve(Call(key_hash(api_key), model, tokens, frames, max_tokens))
             reply = _render(outcome, model, request_id)
     reply.headers["request-id"] = request_id
@@ -191,8 +188,8 @@ def _image_bytes(source: Any, where: str) -> bytes:
         raise WireError(f"{where}.image.source.base64.data: invalid base64 data") from exc
 
 
-def _decode(data: bytes, where: str) -> npt.NDArray[np.uint8]:
-    rgb = decode_rgb(data)
-    if rgb is None:
+def _decode(data: bytes, where: str) -> Picture:
+    picture = open_picture(data)
+    if picture is None:
         raise WireError(f"{where}.image.source.base64.data: Could not process image")
-    return rgb
+    return picture

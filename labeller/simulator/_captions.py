@@ -40,13 +40,18 @@ class FrameStats:
     channel: str
 
 
-def describe(rgb: npt.NDArray[np.uint8]) -> FrameStats:
+def describe(
+    rgb: npt.NDArray[np.uint8], *, width_px: int | None = None, height_px: int | None = None
+) -> FrameStats:
     """Measure an (H, W, 3) frame against its background, its most common colour.
 
     The background is estimated from at most ~256k sampled pixels (4-bit quantised), so a
     4096 px frame costs about as much as a VGA one; events are then found at full resolution.
+    Positions and areas are fractions of the frame; `width_px` and `height_px`, when `rgb` is a
+    reduced copy, are the size of the image it stands for.
     """
     height, width = rgb.shape[:2]
+    size = (width_px or width, height_px or height)
     step = max(1, math.ceil(math.sqrt(height * width / _SAMPLE_PX)))
     quantised = (rgb[::step, ::step] >> 4).astype(np.intp)
     bins = quantised[..., 0] << 8 | quantised[..., 1] << 4 | quantised[..., 2]
@@ -58,7 +63,7 @@ def describe(rgb: npt.NDArray[np.uint8]) -> FrameStats:
     active = (distance > _ACTIVE_DISTANCE).ravel()
     count = int(active.sum())
     if count == 0:
-        return FrameStats(width, height, 0.0, 0.5, 0.5, 0.0, 0.0, 0.5, "none")
+        return FrameStats(*size, 0.0, 0.5, 0.5, 0.0, 0.0, 0.5, "none")
     pixels = rgb.reshape(-1, 3)
     ys, xs = np.divmod(np.flatnonzero(active), width)
     events = pixels[active].astype(np.int16)
@@ -66,8 +71,8 @@ def describe(rgb: npt.NDArray[np.uint8]) -> FrameStats:
     brighter = events.mean(axis=1) - background.mean()
     signal = np.where(np.abs(chroma) > _CHROMA, chroma, brighter)
     return FrameStats(
-        width_px=width,
-        height_px=height,
+        width_px=size[0],
+        height_px=size[1],
         active_fraction=count / (width * height),
         centroid_x=float((xs.mean() + 0.5) / width),
         centroid_y=float((ys.mean() + 0.5) / height),

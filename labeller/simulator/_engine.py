@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import numpy as np
-import numpy.typing as npt
-
 from labeller.simulator import _captions
 from labeller.simulator._chance import Fate, draw
+from labeller.simulator._images import Picture
 from labeller.simulator._limits import Decision, SlidingWindow
 from labeller.simulator._stats import Stats
 from labeller.simulator.config import SimulatorConfig
@@ -49,12 +47,12 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Call:
-    """One validated request: who (key hash), which model, its prompt and decoded frames."""
+    """One validated request: who (key hash), which model, its prompt and decoded images."""
 
     owner: str
     model: str
     prompt_tokens: int
-    frames: list[npt.NDArray[np.uint8]]
+    frames: list[Picture]
     max_tokens: int | None
 
 
@@ -116,7 +114,7 @@ class Engine:
             return Outcome(refused, decision, now, retry_after_s=SPURIOUS_RETRY_S)
         text, truncated = "", False
         if fate is not Fate.fault:
-            text = _captions.caption(_captions.describe(call.frames[0]), profile.output_tokens)
+            text = _captions.caption(_describe(call.frames[0]), profile.output_tokens)
             if call.max_tokens is not None and _captions.count_tokens(text) > call.max_tokens:
                 text, truncated = _captions.truncate(text, call.max_tokens), True
         completion = _captions.count_tokens(text) if text else 0
@@ -149,3 +147,7 @@ class Engine:
             prompt_tokens=call.prompt_tokens,
             completion_tokens=completion,
         )
+
+
+def _describe(picture: Picture) -> _captions.FrameStats:
+    return _captions.describe(picture.rgb, width_px=picture.width, height_px=picture.height)

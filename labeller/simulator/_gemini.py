@@ -18,11 +18,8 @@ import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from labeller.simulator._engine import Call, Engine, Kind, Outcome
-from labeller.simulator._images import decode_rgb, gemini_tokens
+from labeller.simulator._images import Picture, gemini_tokens, open_picture
 from labeller.simulator._oauth import TokenStore
 from labeller.simulator._wire import IMAGE_MEDIA_TYPES, Reply, WireError, key_hash, text_tokens
 
@@ -100,7 +97,7 @@ def _generate(
     except WireError as exc:
         return error(400, "INVALID_ARGUMENT", str(exc))
     text_count = sum(map(text_tokens, texts))
-    image_count = sum(gemini_tokens(rgb.shape[1], rgb.shape[0]) for rgb in frames)
+    image_count = sum(gemini_tokens(p.width, p.height) for p in frames)
     outcome = engine.serve(Call(owner, model, text_count + image_count, frames, max_tokens))
     if outcome.kind is Kind.rate_limited:
         return _rate_limited(outcome, model, vertex_location)
@@ -232,11 +229,11 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-def _decode(data: bytes) -> npt.NDArray[np.uint8]:
-    rgb = decode_rgb(data)
-    if rgb is None:
+def _decode(data: bytes) -> Picture:
+    picture = open_picture(data)
+    if picture is None:
         raise WireError(
             "Unable to process input image. Please retry or report in "
             "https://developers.generativeai.google/guide/troubleshooting"
         )
-    return rgb
+    return picture

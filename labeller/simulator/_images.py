@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["anthropic_tokens", "decode_rgb", "gemini_tokens", "openai_tokens"]
+__all__ = [
+    "DESCRIBED_PIXELS",
+    "Picture",
+    "anthropic_tokens",
+    "gemini_tokens",
+    "open_picture",
+    "openai_tokens",
+]
 
 #: OpenAI: flat cost of every image, and the whole cost at detail "low", in tokens.
 BASE_TOKENS = 85
@@ -33,14 +41,49 @@ _GEMINI_SMALL_PX = 384
 _GEMINI_TILE_PX = 768
 
 
-def decode_rgb(data: bytes) -> npt.NDArray[np.uint8] | None:
-    """Decode PNG/JPEG/GIF/WebP bytes to an (H, W, 3) uint8 array; None if unreadable."""
+#: Most pixels a caption is measured on: a larger image is described from a copy reduced by a
+#: power of two (for JPEG, by the decoder's DCT scaling, which skips most of the decoding).
+#: 640x480 is described at 160x120: a JPEG request's decode and description take ~1 ms of
+#: simulator CPU instead of ~6.5 ms at full size, with the same caption to a percent or two.
+DESCRIBED_PIXELS = 20_000
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded request image: its size (pixels) and the RGB pixels its caption is read from."""
+
+    width: int
+    height: int
+    #: (h, w, 3) uint8: the image itself, or a reduced copy when it has more than
+    #: DESCRIBED_PIXELS pixels.
+    rgb: npt.NDArray[np.uint8]
+
+
+def _reduction(width: int, height: int) -> int:
+    """The smallest power of two that brings `width` x `height` within DESCRIBED_PIXELS."""
+    step = 1
+    while (width // step) * (height // step) > DESCRIBED_PIXELS:
+        step *= 2
+    return step
+
+
+def open_picture(data: bytes) -> Picture | None:
+    """Decode PNG/JPEG/GIF/WebP bytes (reduced if large, see DESCRIBED_PIXELS); None if
+    unreadable."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            rgb = image.convert("RGB")
+            width, height = image.size
+            step = _reduction(width, height)
+            if step > 1 and image.format == "JPEG":
+                image.draft("RGB", (max(1, width // step), max(1, height // step)))
+            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    return np.asarray(rgb, dtype=np.uint8)
+    # Whatever the decoder did not reduce (other formats, or a JPEG scale it lacks) is sampled.
+    left = _reduction(rgb.shape[1], rgb.shape[0])
+    if left > 1:
+        rgb = np.ascontiguousarray(rgb[::left, ::left])
+    return Picture(width, height, rgb)
 
 
 def openai_tokens(width_px: int, height_px: int, detail: str) -> int:

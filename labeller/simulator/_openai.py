@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labeller.simulator._engine import Call, Engine, Kind, Outcome
-from labeller.simulator._images import decode_rgb, openai_tokens
+from labeller.simulator._images import open_picture, openai_tokens
 from labeller.simulator._limits import Decision
 from labeller.simulator._wire import Reply, WireError, key_hash, text_tokens
 
@@ -56,16 +56,16 @@ def handle(engine: Engine, headers: Mapping[str, str], body: bytes) -> Reply:
         prompt = parse_chat_request(body)
         frames = []
         for data, _ in prompt.images:
-            rgb = decode_rgb(data)
-            if rgb is None:
+            picture = open_picture(data)
+            if picture is None:
                 raise WireError(BAD_IMAGE, param="messages", code="invalid_image_format")
-            frames.append(rgb)
+            frames.append(picture)
     except WireError as exc:
         error = error_body(str(exc), "invalid_request_error", param=exc.param, code=exc.code)
         return Reply(400, error)
     prompt_tokens = sum(text_tokens(text) for text in prompt.texts) + sum(
-        openai_tokens(rgb.shape[1], rgb.shape[0], detail)
-        for rgb, (_, detail) in zip(frames, prompt.images, strict=True)
+        openai_tokens(picture.width, picture.height, detail)
+        for picture, (_, detail) in zip(frames, prompt.images, strict=True)
     )
     call = Call(key_hash(api_key.strip()), prompt.model, prompt_tokens, frames, prompt.max_tokens)
     return _render(engine.serve(call), prompt.model)

@@ -1,4 +1,5 @@
-"""A job's own state: finished once no frame is in flight, paused and resumed around a budget.
+"""A job's own state: finished once no frame is in flight, paused and resumed around a budget,
+cancelled on request.
 
 `paused` is sticky: only `resume_job` leaves it (frames a worker claims meanwhile go back with
 `Store.park`). Finishing never overrides it (a job paused
@@ -16,11 +17,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labeller.store._errors import translated
 from labeller.store._records import changed
-from labeller.store.models import TERMINAL_FRAME_STATES, Frame, FrameState, Job, JobState
+from labeller.store.models import (
+    OPEN_FRAME_STATES,
+    TERMINAL_FRAME_STATES,
+    Frame,
+    FrameState,
+    Job,
+    JobState,
+)
 
 __all__ = ["JobStateWrites"]
 
 _PAUSED = JobState.paused.value
+_RUNNING = JobState.running.value
+#: Jobs that `cancel` leaves as they are.
+_ENDED = (JobState.done.value, JobState.failed.value, JobState.cancelled.value)
+#: Jobs that requeued frames set running again (a paused one stays paused, a cancelled one
+#: stays cancelled).
+_REOPENABLE = (JobState.done.value, JobState.failed.value, _RUNNING)
 
 
 class JobStateWrites:
@@ -30,21 +44,23 @@ class JobStateWrites:
     clock: Callable[[], float]
 
     def finish_job_if_complete(self, job_id: str) -> str:
-        """Set the job done/failed once no frame is left in flight; returns its state.
+        """Set a running job done/failed once no frame is left in flight; returns its state.
 
-        A paused job stays paused (returns "paused"); otherwise "running" while frames are
-        in flight. The final UPDATE skips a job paused meanwhile, and the state read back wins.
+        Only a running job finishes: a paused, cancelled or still-planning one keeps its state
+        (and returns it). The final UPDATE skips a job that left `running` meanwhile, and the
+        state read back wins.
         """
         with translated("reading job state"), self.sessions.begin() as session:
-            if session.scalar(select(Job.state).where(Job.id == job_id)) == _PAUSED:
-                return _PAUSED
+            current = session.scalar(select(Job.state).where(Job.id == job_id))
+            if current != _RUNNING:
+                return str(current)
             open_frames = session.scalar(
                 select(func.count())
                 .select_from(Frame)
                 .where(Frame.job_id == job_id, Frame.state.not_in(TERMINAL_FRAME_STATES))
             )
             if open_frames:
-                return JobState.running.value
+                return _RUNNING
             failed = session.scalar(
                 select(func.count())
                 .select_from(Frame)
@@ -54,12 +70,40 @@ class JobStateWrites:
             if changed(
                 session,
                 update(Job)
-                .where(Job.id == job_id, Job.state.not_in((state, _PAUSED)))
+                .where(Job.id == job_id, Job.state == _RUNNING)
                 .values(state=state, finished_at=self.clock()),
             ):
                 return state
             stored = session.scalar(select(Job.state).where(Job.id == job_id))
             return state if stored is None else str(stored)
+
+    def cancel_job(self, job_id: str) -> int:
+        """Stop a job: every frame not yet captioned ends `cancelled`; returns how many.
+
+        A worker holding one of them loses its lease, so its caption is not saved and the frame
+        is not sent again; a message still on the broker is acknowledged without a call.
+        """
+        now = self.clock()
+        with translated("cancelling a job"), self.sessions.begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state.not_in(_ENDED))
+                .values(state=JobState.cancelled.value, finished_at=now, paused_reason=None)
+            )
+            result = session.execute(
+                update(Frame)
+                .where(Frame.job_id == job_id, Frame.state.in_(OPEN_FRAME_STATES))
+                .values(
+                    state=FrameState.cancelled.value,
+                    error="cancelled",
+                    lease_owner=None,
+                    lease_until=None,
+                    not_before=None,
+                    updated_at=now,
+                    finished_at=now,
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def reopen(self, job_id: str, indices: Sequence[int], *, reset_attempts: bool) -> None:
         """Move frames back to pending (and the job back to running, unless paused)."""
@@ -70,15 +114,15 @@ class JobStateWrites:
             "updated_at": self.clock(),
         }
         if reset_attempts:
-            values.update(attempts=0, error=None, finished_at=None)
+            values.update(attempts=0, error=None, finished_at=None, not_before=None)
         with translated("reopening frames"), self.sessions.begin() as session:
             session.execute(
                 update(Frame).where(Frame.job_id == job_id, Frame.index.in_(indices)).values(values)
             )
             session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state != _PAUSED)
-                .values(state=JobState.running.value, finished_at=None)
+                .where(Job.id == job_id, Job.state.in_(_REOPENABLE))
+                .values(state=_RUNNING, finished_at=None)
             )
 
     def pause_job(self, job_id: str, reason: str) -> bool:

@@ -20,7 +20,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Attempt", "AttemptStatus", "Base", "Frame", "FrameState", "Job", "JobState"]
+__all__ = [
+    "FEEDABLE_JOB_STATES",
+    "OPEN_FRAME_STATES",
+    "TERMINAL_FRAME_STATES",
+    "Attempt",
+    "AttemptStatus",
+    "Base",
+    "Frame",
+    "FrameState",
+    "Job",
+    "JobState",
+]
 
 
 class Base(DeclarativeBase):
@@ -36,6 +47,14 @@ class JobState(enum.StrEnum):
     failed = "failed"
     #: Spend reached the budget; `labeller resume` continues.
     paused = "paused"
+    #: Frames are still being planned; those already written are fed to workers.
+    planning = "planning"
+    #: Stopped by `labeller cancel`: nothing more is sent or billed.
+    cancelled = "cancelled"
+
+
+#: Jobs whose frames the feeder publishes.
+FEEDABLE_JOB_STATES = (JobState.running.value, JobState.planning.value)
 
 
 class FrameState(enum.StrEnum):
@@ -51,12 +70,21 @@ class FrameState(enum.StrEnum):
     failed = "failed"
     #: Fewer events than `binning.min_events`: never sent.
     skipped = "skipped"
+    #: Its job was cancelled before it was captioned.
+    cancelled = "cancelled"
 
 
 TERMINAL_FRAME_STATES = (
     FrameState.done.value,
     FrameState.failed.value,
     FrameState.skipped.value,
+    FrameState.cancelled.value,
+)
+#: Frames that still need a worker: the ones `labeller cancel` stops.
+OPEN_FRAME_STATES = (
+    FrameState.pending.value,
+    FrameState.queued.value,
+    FrameState.running.value,
 )
 
 
@@ -99,6 +127,8 @@ class Frame(Base):
         UniqueConstraint("job_id", "index", name="uq_frames_job_index"),
         Index("ix_frames_job_state", "job_id", "state"),
         Index("ix_frames_image_hash", "image_hash"),
+        # The feeder's question: a job's next pending frames for one provider, in order.
+        Index("ix_frames_feed", "job_id", "state", "provider", "index"),
         *(Index(f"ix_frames_job_phash_b{band}", "job_id", f"phash_b{band}") for band in range(4)),
     )
 
@@ -122,6 +152,8 @@ class Frame(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_until: Mapped[float | None] = mapped_column(Float, default=None)
+    #: A pending frame waiting for a rate-limit slot is not published before this (epoch s).
+    not_before: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
     #: `image_digest` of the rendered, encoded image: exact cache lookups across jobs.

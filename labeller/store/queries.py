@@ -78,7 +78,11 @@ class JobSummary:
 
     @property
     def finished(self) -> int:
-        return self.done + self.failed + self.skipped
+        return self.done + self.failed + self.skipped + self.cancelled
+
+    @property
+    def cancelled(self) -> int:
+        return self.counts.get(FrameState.cancelled.value, 0)
 
     @property
     def succeeded(self) -> bool:
@@ -190,13 +194,12 @@ def frames_in_states(engine: Engine, job_id: str, states: Sequence[str]) -> list
 
 
 def stale_frames(engine: Engine, job_id: str, older_than: float) -> list[FrameRow]:
-    """Frames in flight untouched since `older_than` (epoch s): their message is likely lost."""
+    """Frames queued or running untouched since `older_than` (epoch s): their message or
+    worker is likely lost. Pending frames are not stale: the feeder has yet to send them."""
     return _frame_rows(
         engine,
         Frame.job_id == job_id,
-        Frame.state.in_(
-            (FrameState.pending.value, FrameState.queued.value, FrameState.running.value)
-        ),
+        Frame.state.in_((FrameState.queued.value, FrameState.running.value)),
         Frame.updated_at < older_than,
     )
 

@@ -1,39 +1,50 @@
 """Every write of a frame's life, each one conditional so duplicates and races are harmless.
 
-A frame moves pending -> queued -> running (leased) -> done | failed, and back to queued when it
-falls back to another provider or waits for a rate-limit slot (to pending, parked, when its job
-paused). Each transition is one UPDATE whose WHERE clause checks the state it expects, so a
-second delivery of the same message, or a worker whose lease expired, changes nothing.
+A frame moves pending -> queued (published by the feeder) -> running (leased) -> done | failed,
+and back to pending when it falls back to another provider, waits for a rate-limit slot, or its
+job paused (the feeder publishes it again when it is due). Each transition is one UPDATE whose
+WHERE clause checks the state it expects, so a second delivery of the same message, or a worker
+whose lease expired, changes nothing.
 
-Job-level writes (finish, reopen, pause, resume) live in `_job_state.py` and the caption
-cache's writes in `cache.py`; `Store` combines them over one engine and clock.
+Job-level writes (finish, reopen, pause, resume, cancel) live in `_job_state.py`, the feeder's
+and sweeper's in `_feeding.py`, and the caption cache's in `cache.py`; `Store` combines them
+over one engine and clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, update
+from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
 from labeller.store._errors import translated
+from labeller.store._feeding import FeedWrites
 from labeller.store._job_state import JobStateWrites
 from labeller.store._records import ClaimedFrame, FrameOutcome, changed, held
 from labeller.store.cache import CacheWrites
 from labeller.store.engine import make_session_factory
-from labeller.store.models import Attempt, Frame, FrameState, Job
+from labeller.store.models import Attempt, Base, Frame, FrameState, Job, JobState
 
 __all__ = ["ClaimedFrame", "FrameOutcome", "Store"]
 
+FRAMES = Base.metadata.tables["frames"]
 #: Rows per INSERT statement when a job's frames are written.
 INSERT_BATCH = 5000
 
 
-class _NothingToInsert(Exception):
-    """Rolls back a job that planned no frames."""
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-class Store(JobStateWrites, CacheWrites):
+class Store(JobStateWrites, FeedWrites, CacheWrites):
     """Job, frame and attempt writes over one engine, with an injected clock (epoch s)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
@@ -41,34 +52,64 @@ class Store(JobStateWrites, CacheWrites):
         self.sessions = make_session_factory(engine)
         self.clock = clock
 
-    def create_job(self, job: Job, frames: Iterable[dict[str, Any]]) -> int:
-        """Insert the job and its frames in one transaction: all of it or nothing.
+    def create_job(
+        self,
+        job: Job,
+        frames: Iterable[dict[str, Any]],
+        *,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Insert the job and its frames; returns how many frames (0 leaves no job behind).
 
-        `frames` may be a generator: rows go in batches of INSERT_BATCH, and the job's
-        `frame_count` is set from what was inserted. Returns that count (0 inserts nothing).
+        The job is written first as `planning` and its frames in committed batches of
+        INSERT_BATCH (multi-row INSERTs), so the feeder can publish the first frames while the
+        rest are planned. `on_batch(count)` runs after each commit. Any error (or Ctrl-C) while
+        planning removes the job again, unless a worker already called a provider for one of
+        its frames: then it is cancelled, so what was paid for stays on record.
         """
+        job_id = job.id
+        job.state = JobState.planning.value
+        job.frame_count = 0
         now = self.clock()
+        with translated("creating the job"), self.sessions.begin() as session:
+            session.add(job)
         count = 0
         try:
-            with translated("creating the job"), self.sessions.begin() as session:
-                session.add(job)
-                session.flush()
-                batch: list[dict[str, Any]] = []
-                for frame in frames:
-                    batch.append({**frame, "job_id": job.id, "updated_at": now})
-                    if len(batch) >= INSERT_BATCH:
-                        session.execute(insert(Frame), batch)
-                        count += len(batch)
-                        batch = []
-                if batch:
-                    session.execute(insert(Frame), batch)
+            for batch in _batches(frames, INSERT_BATCH):
+                with translated("writing frames"), self.sessions.begin() as session:
+                    # Core, not ORM, insert: one executemany (multi-row VALUES on PostgreSQL).
+                    session.execute(
+                        insert(FRAMES),
+                        [{**f, "job_id": job_id, "updated_at": now} for f in batch],
+                    )
                     count += len(batch)
-                if count == 0:
-                    raise _NothingToInsert
-                job.frame_count = count
-        except _NothingToInsert:
+                    session.execute(update(Job).where(Job.id == job_id).values(frame_count=count))
+                if on_batch is not None:
+                    on_batch(count)
+        except BaseException:
+            self.discard_job(job_id)
+            raise
+        if count == 0:
+            self.discard_job(job_id)
             return 0
+        with translated("starting the job"), self.sessions.begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.planning.value)
+                .values(state=JobState.running.value)
+            )
         return count
+
+    def discard_job(self, job_id: str) -> None:
+        """Undo a job whose planning failed: delete it, or cancel it if a call was made."""
+        with translated("discarding a job"), self.sessions.begin() as session:
+            called = session.scalar(select(Attempt.id).where(Attempt.job_id == job_id).limit(1))
+        if called is not None:
+            self.cancel_job(job_id)
+            return
+        with translated("discarding a job"), self.sessions.begin() as session:
+            session.execute(delete(Frame).where(Frame.job_id == job_id))
+            session.execute(delete(Job).where(Job.id == job_id))
 
     def mark_queued(self, job_id: str, indices: Sequence[int], from_states: Sequence[str]) -> None:
         """Move frames to `queued` just before their messages are published."""
@@ -129,6 +170,17 @@ class Store(JobStateWrites, CacheWrites):
                 return None
         return ClaimedFrame(job_id, index, *(int(value) for value in row))
 
+    def renew_lease(self, frame: ClaimedFrame, worker: str, lease_s: float) -> bool:
+        """Extend `worker`'s lease from now, just before a call; False if it was lost."""
+        now = self.clock()
+        with translated("renewing a lease"), self.sessions.begin() as session:
+            return changed(
+                session,
+                update(Frame)
+                .where(*held(frame, worker))
+                .values(lease_until=now + lease_s, updated_at=now),
+            )
+
     def record_attempt(self, attempt: Attempt) -> None:
         with translated("recording an attempt"), self.sessions.begin() as session:
             session.add(attempt)
@@ -177,18 +229,28 @@ class Store(JobStateWrites, CacheWrites):
             )
 
     def reroute(
-        self, frame: ClaimedFrame, worker: str, provider: str, *, refund_attempt: bool = False
+        self,
+        frame: ClaimedFrame,
+        worker: str,
+        provider: str,
+        *,
+        delay_s: float = 0.0,
+        refund_attempt: bool = False,
     ) -> bool:
-        """Hand the frame back to the queue, routed to `provider`; False if the lease was lost.
+        """Give the frame back to the feeder, routed to `provider`; False if the lease was lost.
 
+        The frame waits in the database (`pending`, not before `delay_s` from now), not on the
+        broker: no long countdown sits in a worker's memory or past RabbitMQ's ack timeout.
         `refund_attempt` undoes the claim's count when no call was made (a rate-limit wait).
         """
+        now = self.clock()
         values: dict[str, Any] = {
-            "state": FrameState.queued.value,
+            "state": FrameState.pending.value,
             "provider": provider,
             "lease_owner": None,
             "lease_until": None,
-            "updated_at": self.clock(),
+            "not_before": now + delay_s if delay_s > 0 else None,
+            "updated_at": now,
         }
         if refund_attempt:
             values["attempts"] = Frame.attempts - 1

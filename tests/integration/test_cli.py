@@ -49,7 +49,8 @@ def _children_of(binary_fragment: str) -> set[int]:
     return pids
 
 
-def _jobs_in(db: Path) -> int:
+def _jobs_in(db: Path, state: str | None = None) -> int:
+    """Jobs in the database (in `state`, if given)."""
     if not db.exists():
         return 0
     engine = create_engine(f"sqlite:///{db}")
@@ -57,7 +58,10 @@ def _jobs_in(db: Path) -> int:
         if "jobs" not in inspect(engine).get_table_names():
             return 0
         with engine.connect() as conn:
-            return int(conn.scalar(select(func.count()).select_from(Job)) or 0)
+            query = select(func.count()).select_from(Job)
+            if state is not None:
+                query = query.where(Job.state == state)
+            return int(conn.scalar(query) or 0)
     finally:
         engine.dispose()
 
@@ -163,7 +167,8 @@ def test_sigterm_stops_every_service_the_run_started(
         text=True,
     )
     try:
-        wait_until(lambda: _jobs_in(tmp_path / "labeller.db") == 1, 60, "the job row")
+        db = tmp_path / "labeller.db"
+        wait_until(lambda: _jobs_in(db, "running") == 1, 60, "the job, planned")
         wait_until(lambda: bool(_children_of("workers.app worker") - workers_before), 60, "workers")
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=120)

@@ -71,7 +71,14 @@ def simulator() -> Iterator[SimulatorServer]:
             "seed": 3,
             "models": {
                 # The stingy provider: 30 requests a minute per key, far below what we offer.
-                "gpt-4o-mini": {"latency_ms": 20, "latency_jitter_ms": 10, "rpm": 30},
+                # Its headers reveal that limit and the limiter obeys them after the first
+                # replies, so random 429s as well make sure fallback is exercised every run.
+                "gpt-4o-mini": {
+                    "latency_ms": 20,
+                    "latency_jitter_ms": 10,
+                    "rpm": 30,
+                    "rate_limit_rate": 0.1,
+                },
                 "llava-v1.6-34b": {"latency_ms": 30, "latency_jitter_ms": 10},
             },
         }

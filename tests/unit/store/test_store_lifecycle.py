@@ -163,7 +163,7 @@ def test_create_job_is_all_or_nothing(store: Store, engine: Engine) -> None:
         created_at=T0,
     )
 
-    with pytest.raises(StoreError, match="creating the job"):
+    with pytest.raises(StoreError, match="writing frames"):
         store.create_job(job, frames)
 
     assert get_job(engine, JOB) is None
@@ -325,16 +325,19 @@ def test_a_frame_that_keeps_losing_its_worker_ends_failed(
     assert (stored.state, stored.error) == ("failed", "gave up after 3 attempts")
 
 
-def test_reroute_hands_the_frame_back_to_the_queue(store: Store, engine: Engine) -> None:
+def test_reroute_hands_the_frame_back_to_the_feeder(
+    store: Store, engine: Engine, clock: FakeClock
+) -> None:
     new_job(store)
     frame = claimed(store, 0, "w1")
 
     assert store.reroute(frame, "w2", "gemini") is False
-    assert store.reroute(frame, "w1", "gemini") is True
+    assert store.reroute(frame, "w1", "gemini", delay_s=30.0) is True
 
     stored = row(engine, 0)
-    assert (stored.state, stored.provider, stored.attempts) == ("queued", "gemini", 1)
+    assert (stored.state, stored.provider, stored.attempts) == ("pending", "gemini", 1)
     assert (stored.lease_owner, stored.lease_until) == (None, None)
+    assert stored.not_before == clock() + 30.0
 
 
 def test_reroute_with_refund_gives_the_attempt_back(store: Store, engine: Engine) -> None:
@@ -494,14 +497,16 @@ def test_stale_frames_are_in_flight_and_untouched_since(
     store: Store, engine: Engine, clock: FakeClock
 ) -> None:
     new_job(store, frames=6)
+    store.mark_queued(JOB, [0, 4], [FrameState.pending.value])  # touched at T0
     clock.advance(10.0)
     claimed(store, 1, "w")  # running, touched at T0 + 10
-    store.mark_queued(JOB, [4], [FrameState.pending.value])  # touched at T0 + 10
+    store.mark_queued(JOB, [4], [FrameState.queued.value])  # touched again at T0 + 10
     finish_all(store, range(2, 3))  # done: never stale
     store.fail(claimed(store, 3, "w"), "w", "bad")  # failed: never stale
 
-    assert [f.index for f in stale_frames(engine, JOB, T0 + 5.0)] == [0, 5]
-    assert [f.index for f in stale_frames(engine, JOB, T0 + 10.5)] == [0, 1, 4, 5]
+    # Frame 5 is pending: never stale, the feeder has yet to send it.
+    assert [f.index for f in stale_frames(engine, JOB, T0 + 5.0)] == [0]
+    assert [f.index for f in stale_frames(engine, JOB, T0 + 10.5)] == [0, 1, 4]
     assert stale_frames(engine, JOB, T0) == []
     (first, *_) = stale_frames(engine, JOB, T0 + 5.0)
     assert (first.i_start, first.i_end, first.t_start_us, first.t_end_us) == (0, 100, 0, 50_000)

@@ -1,4 +1,4 @@
-"""Migrations 0002-0003 on a database that already holds 0001 data, on SQLite and PostgreSQL."""
+"""Migrations 0002-0004 on a database that already holds 0001 data, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_nullable_columns(old_engine: 
 
     upgrade(old_engine)
 
-    assert revision(old_engine) == "0003"
+    assert revision(old_engine) == "0004"
     assert FRAME_COLUMNS | {"thumb"} <= columns(old_engine, "frames")
     assert {"prompt_hash", "paused_reason"} <= columns(old_engine, "jobs")
     assert FRAME_INDEXES <= indexes(old_engine, "frames")
@@ -153,4 +153,4 @@ def test_downgrade_to_0001_and_up_again(old_engine: Engine) -> None:
     with old_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM frames")).scalar_one() == 2
     upgrade(old_engine)
-    assert revision(old_engine) == "0003"
+    assert revision(old_engine) == "0004"
