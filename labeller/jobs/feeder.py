@@ -119,7 +119,7 @@ class Feeder:
             round_.published += sent
             if sent == 0 and not self._store.has_open_frames(job_id):
                 state = self._store.finish_job_if_complete(job_id)
-                if state != JobState.running.value:
+                if state in (JobState.done.value, JobState.failed.value):
                     round_.finished[job_id] = state
                     self._specs.pop(job_id, None)
         return round_

@@ -8,6 +8,7 @@ again. Every provider call becomes an Attempt row.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import threading
@@ -58,6 +59,8 @@ LIMITER_RETRY_S = 5.0
 #: How long (s) a write after a provider call is retried while the database is unreachable;
 #: keep it below the lease, or another worker may take the frame meanwhile.
 STORE_PATIENCE_S = 240.0
+#: A lease with less than a call's timeout plus this left (s) is renewed before the call.
+LEASE_MARGIN_S = 5.0
 #: How long (s) a worker trusts its last reading of a job's spend (plus its own spending since)
 #: before summing it again; the budget may be overshot by what the other workers spend in this
 #: time and by the calls in flight when it is reached.
@@ -105,7 +108,9 @@ class Pipeline:
         """Caption `message`'s frame once, whatever happens to the provider or this worker."""
         job = self._resources.job(message.job)
         spec = job.spec
-        worker = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+        # Host and process first, so a person (or a test) can tell who holds a lease.
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        claimed_at = time.monotonic()
         frame = self._store.claim(
             message.job, message.frame, message.provider, worker, spec.lease_s, spec.max_attempts
         )
@@ -128,7 +133,7 @@ class Pipeline:
             self._store.record_image(
                 frame, worker, rendered.image_hash, rendered.phash, rendered.thumb
             )
-        return self._call_with_slot(job, frame, worker, message, rendered)
+        return self._call_with_slot(job, frame, worker, message, rendered, claimed_at)
 
     def _call_with_slot(
         self,
@@ -137,6 +142,7 @@ class Pipeline:
         worker: str,
         message: FrameMessage,
         rendered: _Rendered,
+        claimed_at: float,
     ) -> Outcome:
         granted, message = self._slot_on_route(job, message, rendered)
         if isinstance(granted, Wait):
@@ -146,9 +152,14 @@ class Pipeline:
             delay = min(granted.seconds + self._jitter(granted.seconds), MAX_DELAY_S)
             self._store.reroute(frame, worker, message.provider, delay_s=delay, refund_attempt=True)
             return Outcome(OutcomeKind.rerouted, message, delay)
-        if not self._store.renew_lease(frame, worker, job.spec.lease_s):
-            # The lease ran out while this task waited for its slot and the sweeper gave the
-            # frame to another worker: calling now would pay for it twice.
+        left_s = job.spec.lease_s - (time.monotonic() - claimed_at)
+        timeout_s = job.spec.provider(message.provider).timeout_s
+        if left_s < timeout_s + LEASE_MARGIN_S and not self._store.renew_lease(
+            frame, worker, job.spec.lease_s
+        ):
+            # The lease could run out during the call (or already has, while this task waited
+            # for its slot, and the sweeper gave the frame to another worker): renewed, or the
+            # frame is left alone, as calling now could pay for it twice.
             self._tell_limiter(lambda: self._limiter.settle(granted, 0))
             return Outcome(OutcomeKind.duplicate)
         try:
@@ -179,7 +190,6 @@ class Pipeline:
             job.prices[message.provider], response.prompt_tokens, response.completion_tokens
         )
         attempt = attempt_row(call, started, latency_s, response=response, cost=cost)
-        self._patiently("recording a call", lambda: self._store.record_attempt(attempt))
         self._count_spend(job.job_id, cost)
         outcome = FrameOutcome(
             message.provider,
@@ -190,7 +200,7 @@ class Pipeline:
             cost,
         )
         if not self._patiently(
-            "saving a caption", lambda: self._store.complete(frame, worker, outcome)
+            "saving a caption", lambda: self._store.complete(frame, worker, outcome, attempt)
         ):
             log.warning(
                 "frame %s/%s: lease lost before the caption was saved", job.job_id, frame.index
@@ -261,40 +271,38 @@ class Pipeline:
     ) -> tuple[Grant | Wait, FrameMessage]:
         """A slot on the frame's provider or, when it is saturated, on its fallbacks.
 
-        Returns the first grant with the message routed to that provider, or, when every
-        provider of the chain must wait, the earliest wait and its provider: the frame then
-        waits for that slot instead of bouncing between saturated queues.
+        Returns the first grant with the message routed to that provider. When every provider
+        of the chain must wait, the task itself waits for the earliest slot if the waits add
+        up to at most `inline_wait_s` (so a frame's lease never runs out here); otherwise it
+        returns that wait and its provider: the frame then waits for that slot instead of
+        bouncing between saturated queues.
         """
-        chain = [message.provider, *job.spec.provider(message.provider).fallback]
-        waits: list[tuple[Wait, str]] = []
-        for name in dict.fromkeys(chain):
-            result = self._take_slot(job, name, rendered.tokens[name])
-            if isinstance(result, Grant):
-                return result, message.routed_to(name)
-            waits.append((result, name))
-        # Disabled keys never free up: prefer any provider that will, soonest first.
-        wait, name = min(waits, key=lambda w: (w[0].reason == "disabled", w[0].seconds))
-        return wait, message.routed_to(name)
-
-    def _take_slot(self, job: JobContext, provider: str, tokens: int) -> Grant | Wait:
-        """A grant, or the wait (s) too long to spend in this task.
-
-        Waits in the task add up to at most `inline_wait_s`, so a frame's lease (renewed just
-        before the call) never runs out while it waits here.
-        """
-        route = job.routes[provider]
+        chain = list(
+            dict.fromkeys([message.provider, *job.spec.provider(message.provider).fallback])
+        )
         budget_s = job.spec.routing.inline_wait_s
         while True:
-            try:
-                result = self._limiter.acquire(route, tokens)
-            except LimiterUnavailable:
-                log.warning("rate limiter unreachable; frame retried in %.0f s", LIMITER_RETRY_S)
-                return Wait(LIMITER_RETRY_S, "limiter")
-            if isinstance(result, Grant) or result.seconds > budget_s:
-                return result
-            pause = result.seconds + self._jitter(result.seconds)
+            waits: list[tuple[Wait, str]] = []
+            for name in chain:
+                result = self._take_slot(job, name, rendered.tokens[name])
+                if isinstance(result, Grant):
+                    return result, message.routed_to(name)
+                waits.append((result, name))
+            # Disabled keys never free up: prefer any provider that will, soonest first.
+            wait, name = min(waits, key=lambda w: (w[0].reason == "disabled", w[0].seconds))
+            if wait.reason == "disabled" or wait.seconds > budget_s:
+                return wait, message.routed_to(name)
+            pause = wait.seconds + self._jitter(wait.seconds)
             budget_s -= pause
             self._sleep(pause)
+
+    def _take_slot(self, job: JobContext, provider: str, tokens: int) -> Grant | Wait:
+        """A grant, or how long until one could be given."""
+        try:
+            return self._limiter.acquire(job.routes[provider], tokens)
+        except LimiterUnavailable:
+            log.warning("rate limiter unreachable; frame retried in %.0f s", LIMITER_RETRY_S)
+            return Wait(LIMITER_RETRY_S, "limiter")
 
     def _render(self, job: JobContext, frame: ClaimedFrame) -> _Rendered:
         spec = job.spec

@@ -25,8 +25,9 @@ class FrameMessage:
         return asdict(self)
 
     def describe(self) -> str:
-        """How the task reads in Flower and logs: the ids a person looks for."""
-        return f"job={self.job}, frame={self.frame}, provider={self.provider}"
+        """How the task's kwargs read in Flower and logs: the ids a person looks for, as a
+        Python literal (Flower parses it)."""
+        return repr({"job": self.job, "frame": self.frame, "provider": self.provider})
 
     def routed_to(self, provider: str) -> FrameMessage:
         return FrameMessage(

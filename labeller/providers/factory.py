@@ -117,7 +117,10 @@ def build_client(
     http = httpx.Client(
         base_url=(base_url or _endpoint(provider)).rstrip("/") + "/",
         timeout=httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s)),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        # No cap on connections: the worker's threads (`worker_concurrency`) bound the calls in
+        # flight, and a cap below them would make threads queue for a connection (and time
+        # out as PoolTimeout) before the provider ever saw the call.
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         transport=transport,
     )
     try:

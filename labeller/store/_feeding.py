@@ -70,11 +70,17 @@ class FeedWrites:
             )
             .order_by(Frame.index)
             .limit(limit)
+            # Two feeders at once each take other frames instead of waiting on the other's
+            # row locks and then finding them gone (PostgreSQL; SQLite takes a write lock). A
+            # materialized CTE, or PostgreSQL would push the lock past the LIMIT.
+            .with_for_update(skip_locked=True)
+            .cte("chosen")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         with translated("taking frames to publish"), self.sessions.begin() as session:
             rows = session.execute(
                 update(Frame)
-                .where(Frame.id.in_(chosen), Frame.state == _PENDING)
+                .where(Frame.id.in_(select(chosen.c.id)), Frame.state == _PENDING)
                 .values(state=_QUEUED, not_before=None, lease_owner=None, updated_at=now)
                 .returning(
                     Frame.index,

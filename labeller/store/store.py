@@ -185,10 +185,22 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
         with translated("recording an attempt"), self.sessions.begin() as session:
             session.add(attempt)
 
-    def complete(self, frame: ClaimedFrame, worker: str, outcome: FrameOutcome) -> bool:
-        """Write the caption if `worker` still holds the lease; False if someone else won."""
+    def complete(
+        self,
+        frame: ClaimedFrame,
+        worker: str,
+        outcome: FrameOutcome,
+        attempt: Attempt | None = None,
+    ) -> bool:
+        """Write the caption if `worker` still holds the lease; False if someone else won.
+
+        `attempt`, the call's record, is written in the same transaction whatever the lease
+        says (the call was made and paid for): one commit per captioned frame, not two.
+        """
         now = self.clock()
         with translated("saving a caption"), self.sessions.begin() as session:
+            if attempt is not None:
+                session.add(attempt)
             return changed(
                 session,
                 update(Frame)

@@ -184,6 +184,20 @@ class Cluster:
             )
         return int(found or 0)
 
+    def leased_by(self, job_id: str, pid: int) -> list[int]:
+        """Frames running under a lease of worker process `pid` (lease owners name it)."""
+        with self.engine.connect() as conn:
+            return [
+                int(i)
+                for i in conn.scalars(
+                    select(Frame.index).where(
+                        Frame.job_id == job_id,
+                        Frame.state == FrameState.running.value,
+                        Frame.lease_owner.like(f"%:{pid}:%"),
+                    )
+                )
+            ]
+
     def ended(self, job_id: str) -> bool:
         return self.count(job_id, FrameState.done, FrameState.failed) == self.frame_count(job_id)
 

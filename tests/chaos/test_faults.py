@@ -43,12 +43,13 @@ def _start_workers(c: Cluster, **env: str) -> None:
         c.start_worker(f"w{n}", concurrency=THREADS, env=env)
 
 
-def _attempts(c: Cluster, job: str) -> Sequence[Row[int, str, str, int | None, float]]:
+def _attempts(c: Cluster, job: str) -> Sequence[Row[int, str, str | None, str, int | None, float]]:
     with c.engine.connect() as conn:
         return conn.execute(
             select(
                 Attempt.frame_index,
                 Attempt.provider,
+                Attempt.key_alias,
                 Attempt.status,
                 Attempt.http_status,
                 Attempt.started_at,
@@ -63,6 +64,17 @@ def _frames(c: Cluster, job: str) -> Sequence[Row[int, str, str, int]]:
                 Frame.job_id == job
             )
         ).all()
+
+
+def _failed(c: Cluster, job: str) -> dict[int, str | None]:
+    """Failed frames and why: what the audit's state counts leave out."""
+    with c.engine.connect() as conn:
+        rows = conn.execute(
+            select(Frame.index, Frame.error).where(
+                Frame.job_id == job, Frame.state == FrameState.failed.value
+            )
+        ).all()
+    return {int(index): error for index, error in rows}
 
 
 def _recording(c: Cluster, frames: int) -> Path:
@@ -125,10 +137,11 @@ def test_one_provider_down_for_the_whole_job(
             with open_recording(_recording(c, DOWN_FRAMES), c.settings.recording) as opened:
                 job = create_job(c.store, c.settings, opened, simulated=False)
         wait_until(lambda: c.job_state(job) != "running", 120, "the job to end")
+        assert _failed(c, job) == {}
         c.audit(job).assert_clean()
         assert c.job_state(job) == "done"
         assert {provider for _, _, provider, _ in _frames(c, job)} == {"up"}
-        calls = Counter((provider, status) for _, provider, status, _, _ in _attempts(c, job))
+        calls = Counter((a.provider, a.status) for a in _attempts(c, job))
         assert calls[("up", AttemptStatus.ok.value)] == DOWN_FRAMES
         to_down = sum(n for (provider, _), n in calls.items() if provider == "down")
         assert calls[("down", AttemptStatus.transient.value)] == to_down, calls
@@ -147,7 +160,10 @@ def test_one_provider_down_for_the_whole_job(
 
 # --- 2. a 429 storm on every key -------------------------------------------------------------
 
-STORM_FRAMES = 40
+STORM_FRAMES = 24
+#: Two keys per provider, all refused alike. A key answers one probe per Retry-After (1 s) while
+#: it cools down, so the storm reaches every frame in about STORM_FRAMES / 4 seconds.
+STORM_KEYS = ("LABELLER_CHAOS_KEY_1", "LABELLER_CHAOS_KEY_2")
 #: What every model answers while the storm rages: 429 (Retry-After: 1 s), at once.
 STORM = ModelProfile(latency_ms=0, latency_jitter_ms=0, rate_limit_rate=1.0)
 
@@ -176,7 +192,7 @@ def _serve_instead(c: Cluster, config: SimulatorConfig) -> None:
 def test_a_429_storm_on_every_key(
     tmp_path: Path, database_url: str, key_prefix: str, redis_url: str, wait_until: WaitUntil
 ) -> None:
-    """Every key of both providers answers 429 until every frame has met one, then the storm
+    """Every key of both providers answers 429 until every frame has met a 429, then the storm
     ends. With `max_attempts: 1`, a 429 that used up an attempt would fail its frame at its
     next claim: none does, every 429 is on record, and the job ends done."""
     with cluster(
@@ -185,8 +201,16 @@ def test_a_429_storm_on_every_key(
         redis_url=redis_url,
         database_url=database_url,
         key_prefix=key_prefix,
-        # Frames wait out cooldowns inline (up to `routing.inline_wait_s`) under their lease.
-        settings={"max_attempts": 1, "lease_s": 30.0},
+        providers=[
+            {
+                "name": name,
+                "model": f"sim-{name}",
+                "keys": [{"env": env} for env in STORM_KEYS],
+                "fallback": [other],
+            }
+            for name, other in (("sima", "simb"), ("simb", "sima"))
+        ],
+        settings={"max_attempts": 1},
     ) as c:
         simulator = _StormySimulator.model_validate(
             {"seed": 4, "default": {"latency_ms": 100, "latency_jitter_ms": 30}}
@@ -198,15 +222,17 @@ def test_a_429_storm_on_every_key(
 
         def limited_frames() -> set[int]:
             return {
-                frame
-                for frame, _, status, _, _ in _attempts(c, job)
-                if status == AttemptStatus.rate_limited.value
+                a.frame_index
+                for a in _attempts(c, job)
+                if a.status == AttemptStatus.rate_limited.value
             }
 
         wait_until(lambda: len(limited_frames()) == STORM_FRAMES, 90, "every frame to meet a 429")
-        assert c.count(job, FrameState.done, FrameState.failed) == 0
+        assert _failed(c, job) == {}
+        assert c.count(job, FrameState.done) == 0
         simulator.storm.clear()
         wait_until(lambda: c.job_state(job) != "running", 90, "the job to end after the storm")
+        assert _failed(c, job) == {}
         c.audit(job).assert_clean()
         assert c.job_state(job) == "done"
         # A 429 is refunded: each frame counts one call, its successful one.
@@ -214,7 +240,8 @@ def test_a_429_storm_on_every_key(
         attempts = _attempts(c, job)
         limited = [a for a in attempts if a.status == AttemptStatus.rate_limited.value]
         assert {a.http_status for a in limited} == {429}
-        assert {a.provider for a in limited} == {"sima", "simb"}, "not every key was refused"
+        refused = {(a.provider, a.key_alias) for a in limited}
+        assert refused == {(p, k) for p in ("sima", "simb") for k in STORM_KEYS}, refused
         assert len(attempts) == len(limited) + STORM_FRAMES
         # Every 429 the simulator sent is an Attempt row.
         stats = httpx.get(f"{c.simulator.url}/stats", timeout=10).json()
