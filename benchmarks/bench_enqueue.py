@@ -83,7 +83,7 @@ def _drain(broker: str, db: str, job_id_box: Any, done: Any, out: Any) -> None:
     """Child: infinitely fast workers. Pop messages, mark their frames done in bulk."""
     client = redis.Redis.from_url(broker)
     engine = make_engine(db)
-    first_at, drained = None, 0
+    first_at, drained, seen = None, 0, set()
     keys = [f"{PREFIX}:vlm.{name}" for name in PROVIDERS]
     while not done.is_set():
         frames: list[int] = []
@@ -98,6 +98,7 @@ def _drain(broker: str, db: str, job_id_box: Any, done: Any, out: Any) -> None:
             continue
         first_at = first_at or time.time()
         drained += len(frames)
+        seen.update(frames)
         with Session(engine) as session, session.begin():
             for start in range(0, len(frames), 900):
                 session.execute(
@@ -108,7 +109,7 @@ def _drain(broker: str, db: str, job_id_box: Any, done: Any, out: Any) -> None:
                     )
                     .values(state=FrameState.done.value, finished_at=time.time())
                 )
-    out.put({"first_at": first_at, "drained": drained})
+    out.put({"first_at": first_at, "drained": drained, "unique": len(seen)})
     engine.dispose()
 
 

@@ -13,10 +13,9 @@ every frame is rendered, encoded and sent. Frames are spread over `--providers` 
 providers served by the simulator: each worker process opens one httpx pool of at most 64
 connections per provider key, so in-flight calls per process are capped at 64 × providers.
 
-Frames are published by `requeue_pending` in a background thread while the workers start (a
-feeder inside the workers, once there, finds them already queued). The window starts when
-publishing is over, at least `--warmup` s have passed and a frame is done; it lasts
-`--seconds`. Figures:
+Frames are published by the workers' own feeder, as in production: at most a queue depth
+(1000 per provider without limits) outstanding, topped up every second. The window starts
+once at least `--warmup` s have passed and a frame is done; it lasts `--seconds`. Figures:
 - frames_per_s: frames whose `finished_at` falls in the window, per second;
 - cpu_ms_per_frame: CPU time (user + system, /proc/<pid>/stat) of the worker processes in the
   window per frame done: what labeller costs a node. Also shown, not in it: this process
@@ -41,7 +40,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +48,11 @@ from typing import Any
 import redis
 
 from labeller.config import load_settings
-from labeller.jobs import create_job, requeue_pending
+from labeller.jobs import create_job
 from labeller.local import EmbeddedRedis, LocalWorkers
 from labeller.recordings import open_recording, write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Store, make_engine, upgrade
-from workers import make_publisher
 
 #: Clock ticks per second of /proc/<pid>/stat and /proc/stat.
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -283,15 +280,6 @@ def run_pipeline(
         db = work / "bench.db"
         planned = sum(_states(db, job_id).values())
         queues = [f"vlm.{p.name}" for p in settings.providers]
-        published: list[int] = []
-
-        def publish() -> None:
-            publisher = make_publisher(settings)
-            try:
-                published.append(requeue_pending(store, publisher, job_id))
-            finally:
-                publisher.close()
-
         started = time.time()
         with LocalWorkers(
             args.workers,
@@ -301,13 +289,12 @@ def run_pipeline(
             log_dir=work / "logs",
         ) as workers:
             pids = [p.pid for p in workers.processes]
-            publisher_thread = threading.Thread(target=publish, name="publisher", daemon=True)
-            publisher_thread.start()
+            # The workers' own feeder publishes the frames, a queue depth at a time.
             while True:
                 time.sleep(0.5)
                 if not workers.alive():
                     raise RuntimeError(f"the workers died; see {work / 'logs'}")
-                ready = not publisher_thread.is_alive() and time.time() - started >= args.warmup
+                ready = time.time() - started >= args.warmup
                 if ready and _done_between(db, job_id, 0, time.time()) > 0:
                     break
                 if time.time() - started > 600:
@@ -331,7 +318,6 @@ def run_pipeline(
         "window_s": window,
         "done": done,
         "planned": planned,
-        "published": published[0] if published else 0,
         "states": states,
         "errors": _attempt_errors(db, job_id),
         "cpu_ms": {

@@ -60,17 +60,20 @@ def _transport_options(settings: Settings, scheme: str) -> dict[str, Any]:
 
 
 def _queue(provider: str, amqp: bool) -> Queue:
+    """`vlm.<provider>` with its own direct exchange and routing key, on every transport.
+
+    Without them Celery binds every queue to the default queue's exchange and key, and a
+    message published to that exchange lands on every provider's queue (on Redis too).
+    """
+    name = queue_name(provider)
     if not amqp:
-        return Queue(queue_name(provider))
+        return Queue(name, Exchange(name, type="direct"), routing_key=name)
     # Classic durable queues (Celery's messages are persistent), not quorum ones: quorum queues
     # replicate over a cluster (nothing gained on one node), need publisher confirms
     # (celery#9149), reject the global QoS Celery asks for unless it spots `x-queue-type`, move
     # countdowns to Celery's delayed-delivery exchanges, and drop a message past their delivery
     # limit, where ours is the attempt count in the database. Naming the type keeps a vhost whose
     # default queue type is quorum from choosing for us.
-    # Its own direct exchange and key: Celery would otherwise bind every queue to the default
-    # queue's exchange and key (publishing goes by the default exchange and the queue's name).
-    name = queue_name(provider)
     return Queue(
         name,
         Exchange(name, type="direct", durable=True),

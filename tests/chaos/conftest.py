@@ -54,3 +54,21 @@ def two_providers(names: tuple[str, str], **extra: object) -> list[dict[str, obj
         {"name": first, "model": "sim-a", "api_key_env": None, "fallback": [second], **extra},
         {"name": second, "model": "sim-b", "api_key_env": None, "fallback": [first], **extra},
     ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Where both the broker and the database vary, run RabbitMQ with PostgreSQL only.
+
+    Redis runs with both databases and PostgreSQL with both brokers; the fourth combination
+    adds nothing the other three do not test and costs a minute of CI.
+    """
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("broker") == "rabbitmq" and params.get("database_url") == "sqlite":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
