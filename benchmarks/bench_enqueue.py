@@ -154,8 +154,8 @@ def ours(broker: str, workdir: Path, frames: int, depth: int) -> dict[str, float
         with open_recording(recording) as opened:
             job_id = create_job(store, settings, opened, simulated=True, on_batch=first_batch)
         planned = time.time()
-        while store.finish_job_if_complete(job_id) == JobState.running.value:
-            time.sleep(0.05)
+        while store.has_open_frames(job_id):  # one indexed probe, not a count
+            time.sleep(0.2)
     finally:
         done.set()
         job_ready.set()
