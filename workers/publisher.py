@@ -22,7 +22,7 @@ __all__ = ["LABEL_FRAME", "CeleryPublisher", "make_publisher"]
 #: The task's registered name, as Flower shows it.
 LABEL_FRAME = "label_frame"
 #: Messages per pipelined broker round.
-PUBLISH_BATCH = 500
+PUBLISH_BATCH = 1000
 REDIS_SCHEMES = ("redis://", "rediss://")
 
 
@@ -61,6 +61,9 @@ class CeleryPublisher:
             return
         amqp = self._app.amqp
         with _translated(self._app), self._app.producer_or_acquire() as producer:
+            # Each queue declared once per call, not per message (kombu copies it each time).
+            for name in {queue_name(m.provider) for m in messages}:
+                producer.maybe_declare(amqp.queues[name])
             with producer.batch(max_size=PUBLISH_BATCH):
                 for message in messages:
                     queue = amqp.queues[queue_name(message.provider)]
@@ -80,7 +83,7 @@ class CeleryPublisher:
                         # (a round trip) per message, which defeats the pipeline.
                         exchange="",
                         routing_key=queue.name,
-                        declare=[queue],
+                        declare=[],
                         serializer="json",
                         headers=headers,
                         delivery_mode=2,

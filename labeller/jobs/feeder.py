@@ -28,7 +28,7 @@ __all__ = ["FeedRound", "Feeder", "publish_frames", "queue_depth", "run_feeder"]
 log = logging.getLogger(__name__)
 
 #: Messages per broker round of publishing.
-PUBLISH_BATCH = 500
+PUBLISH_BATCH = 1000
 #: Bounds on a queue depth sized from limits.
 MIN_DEPTH, MAX_DEPTH, UNLIMITED_DEPTH = 20, 10_000, 1000
 
