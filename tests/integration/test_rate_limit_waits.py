@@ -15,12 +15,11 @@ import pytest
 from sqlalchemy import func, select
 
 from labeller.config import load_settings
-from labeller.jobs import create_job, requeue_pending
+from labeller.jobs import create_job
 from labeller.local import LocalWorkers
 from labeller.recordings import open_recording, write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Attempt, AttemptStatus, Frame, FrameState, Store, make_engine, upgrade
-from workers import make_publisher
 
 FRAMES = 30
 
@@ -78,12 +77,8 @@ def test_frames_wait_out_429s_instead_of_failing(
             2, queues=["vlm.openai"], concurrency=4, env=env, log_dir=tmp_path / "logs"
         ):
             with open_recording(recording) as opened:
-                job_id = create_job(store, settings, opened, simulated=False)
-            publisher = make_publisher(settings)
-            try:
-                requeue_pending(store, publisher, job_id)
-            finally:
-                publisher.close()
+                create_job(store, settings, opened, simulated=False)
+            # The workers' own feeder publishes the frames, as in production.
             wait_until(lambda: ended() == FRAMES, timeout_s=180, message="every frame to end")
 
     with engine.connect() as conn:

@@ -21,13 +21,12 @@ import pytest
 from sqlalchemy import func, select
 
 from labeller.config import load_settings
-from labeller.jobs import create_job, requeue_pending
+from labeller.jobs import create_job
 from labeller.local import LocalWorkers
 from labeller.recordings import open_recording, write_sample
 from labeller.routing import price_for
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Attempt, AttemptStatus, Frame, FrameState, Store, make_engine, upgrade
-from workers import make_publisher
 
 FRAMES = 90
 KEYS = {
@@ -47,7 +46,12 @@ def simulator() -> Iterator[SimulatorServer]:
     config = SimulatorConfig.model_validate(
         {
             "seed": 5,
-            "models": {MODELS[name]: {**profile, "rpm": rpm} for name, rpm in ENFORCED_RPM.items()},
+            "models": {MODELS[name]: {**profile, "rpm": rpm} for name, rpm in ENFORCED_RPM.items()}
+            # OpenAI's headers reveal its real limit and our limiter obeys them after the first
+            # replies, so it also sheds calls at random, as the docstring says.
+            | {
+                MODELS["openai"]: {**profile, "rpm": ENFORCED_RPM["openai"], "rate_limit_rate": 0.3}
+            },
         }
     )
     with SimulatorServer(config) as server:
@@ -142,12 +146,8 @@ def test_limits_hold_across_two_nodes_and_fallback_absorbs_429s(
         LocalWorkers(1, log_dir=tmp_path / "node-b", **node),  # type: ignore[arg-type]
     ):
         with open_recording(recording) as opened:
-            job_id = create_job(store, settings, opened, simulated=False)
-        publisher = make_publisher(settings)
-        try:
-            assert requeue_pending(store, publisher, job_id) == FRAMES
-        finally:
-            publisher.close()
+            create_job(store, settings, opened, simulated=False)
+        # The workers' own feeder publishes the frames, as in production.
         wait_until(lambda: ended() == FRAMES, timeout_s=240, message="every frame to end")
 
     with engine.connect() as conn:
