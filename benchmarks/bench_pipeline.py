@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import resource
 import sqlite3
@@ -338,6 +339,10 @@ def run_pipeline(
     }
 
 
+def _rounded(value: float, digits: int) -> float | None:
+    return None if math.isnan(value) else round(value, digits)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window (s)")
@@ -393,11 +398,12 @@ def main() -> None:
             {
                 "frames_per_s": round(pipeline["frames_per_s"], 2),
                 "cpu_ms_per_frame": round(cpu["workers"], 3),
-                "noop_ceiling_per_s": round(noop["per_s"], 1),
+                # null, not NaN (which is not JSON), when the ceiling was skipped.
+                "noop_ceiling_per_s": _rounded(noop["per_s"], 1),
                 "node_cpu_ms_per_frame": round(cpu["machine (all)"], 3),
                 "simulator_cpu_ms_per_frame": round(cpu["bench (simulator)"], 3),
                 "redis_cpu_ms_per_frame": round(cpu["redis"], 3),
-                "noop_cpu_ms_per_task": round(noop["cpu_ms_per_task"], 3),
+                "noop_cpu_ms_per_task": _rounded(noop["cpu_ms_per_task"], 3),
                 "workers": args.workers,
                 "concurrency": args.concurrency,
                 "providers": args.providers,

@@ -323,7 +323,7 @@ class Pipeline:
         near = spec.cache.near_duplicate_bits is not None
         return _Rendered(
             CaptionRequest(spec.prompt, encoded.data, encoded.media_type),
-            image_digest(encoded.data),
+            image_digest(encoded.data) if spec.cache.exact or near else "",
             perceptual_hash(image) if near else None,
             thumbnail(image) if near else None,
             tokens,
