@@ -19,8 +19,8 @@ class RoutingSettings(BaseModel):
     #: Cooldown of a key after a 429 that gave no retry-after, in seconds (then doubled, capped
     #: at 60 s, with jitter).
     cooldown_s: float = Field(default=5.0, gt=0.0)
-    #: Waits for a rate-limit slot up to this long (s) happen in the task; longer ones re-queue
-    #: the frame with a countdown to the slot.
+    #: Waits for a rate-limit slot adding up to this long (s) happen in the task; longer ones
+    #: send the frame back to the database until the slot is due (the feeder publishes it).
     inline_wait_s: float = Field(default=2.0, ge=0.0)
     #: Seconds added to our 60 s RPM/TPM windows, so a call whose network hop is shorter than
     #: the previous one's cannot land inside the provider's window of that call.
