@@ -178,9 +178,12 @@ def run_feeder(
                 if leadership is None or leadership.hold():
                     feeder.feed_once()
                 complained = False
-            except LabellerError as exc:
-                if not complained:  # once per outage, not once a second
-                    log.warning("feeder: %s; retrying every %.0f s", exc, interval_s)
+            except Exception as exc:  # noqa: BLE001  (the thread must outlive any one round)
+                # A broker restart, a channel error, a job written by another version: log it
+                # once per outage, not once a second, and try again next round.
+                if not complained:
+                    detail = exc if isinstance(exc, LabellerError) else repr(exc)
+                    log.warning("feeder: %s; retrying every %.0f s", detail, interval_s)
                 complained = True
             stop.wait(interval_s)
     finally:

@@ -155,7 +155,7 @@ class Pipeline:
         left_s = job.spec.lease_s - (time.monotonic() - claimed_at)
         timeout_s = job.spec.provider(message.provider).timeout_s
         if left_s < timeout_s + LEASE_MARGIN_S and not self._store.renew_lease(
-            frame, worker, job.spec.lease_s
+            frame, worker, max(job.spec.lease_s, timeout_s + LEASE_MARGIN_S)
         ):
             # The lease could run out during the call (or already has, while this task waited
             # for its slot, and the sweeper gave the frame to another worker): renewed, or the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable
+from sqlalchemy import Connection, CursorResult, Executable
 from sqlalchemy.orm import Session
 
 from labeller.store.models import Frame, FrameState
@@ -38,7 +38,7 @@ class FrameOutcome:
     cost_usd: float
 
 
-def changed(session: Session, statement: Executable) -> bool:
+def changed(session: Session | Connection, statement: Executable) -> bool:
     """Run a conditional UPDATE; True if it matched a row."""
     result = session.execute(statement)
     return isinstance(result, CursorResult) and result.rowcount > 0

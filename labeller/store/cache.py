@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Engine, case, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from labeller.store._errors import translated
 from labeller.store._records import ClaimedFrame, changed, held
@@ -180,7 +179,7 @@ def find_near(
 class CacheWrites:
     """Cache writes of `Store`: each is conditional on the worker still holding the lease."""
 
-    sessions: sessionmaker[Session]
+    engine: Engine
     clock: Callable[[], float]
 
     def record_image(
@@ -194,7 +193,7 @@ class CacheWrites:
         """Store the frame's image digest, perceptual hash and thumbnail; False if the lease
         was lost."""
         bands: tuple[int | None, ...] = (None,) * 4 if phash is None else phash_bands(phash)
-        with translated("recording a frame's hashes"), self.sessions.begin() as session:
+        with translated("recording a frame's hashes"), self.engine.begin() as session:
             return changed(
                 session,
                 update(Frame)
@@ -214,7 +213,7 @@ class CacheWrites:
         No provider call was made, so the claim's attempt is given back.
         """
         now = self.clock()
-        with translated("saving a cached caption"), self.sessions.begin() as session:
+        with translated("saving a cached caption"), self.engine.begin() as session:
             return changed(
                 session,
                 update(Frame)

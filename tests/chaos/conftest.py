@@ -48,8 +48,10 @@ def broker(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Broker]:
 
 
 def two_providers(names: tuple[str, str], **extra: object) -> list[dict[str, object]]:
-    """Two simulated providers, each the other's fallback."""
+    """Two simulated providers, each the other's fallback. Calls time out after 5 s (the
+    simulator answers in a fraction of that), so a lease renewed for a call stays short."""
     first, second = names
+    extra = {"timeout_s": 5.0, **extra}
     return [
         {"name": first, "model": "sim-a", "api_key_env": None, "fallback": [second], **extra},
         {"name": second, "model": "sim-b", "api_key_env": None, "fallback": [first], **extra},

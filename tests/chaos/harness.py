@@ -89,8 +89,20 @@ class Cluster:
             "cache": {"exact": False, "near_duplicate_bits": None},
             "providers": providers
             or [
-                {"name": "sima", "model": "sim-a", "api_key_env": None, "fallback": ["simb"]},
-                {"name": "simb", "model": "sim-b", "api_key_env": None, "fallback": ["sima"]},
+                {
+                    "name": "sima",
+                    "model": "sim-a",
+                    "api_key_env": None,
+                    "fallback": ["simb"],
+                    "timeout_s": 5.0,
+                },
+                {
+                    "name": "simb",
+                    "model": "sim-b",
+                    "api_key_env": None,
+                    "fallback": ["sima"],
+                    "timeout_s": 5.0,
+                },
             ],
             **FAST_RECOVERY,
             **(settings or {}),

@@ -80,6 +80,8 @@ def _write_config(path: Path) -> Path:
                 "api_key_env": "CHAOS_UNSET_KEY",
                 "weight": 0.5,
                 "fallback": ["local"],
+                # Short calls, so a lease renewed for a call is no longer than LEASE_S.
+                "timeout_s": 3.0,
             },
             {
                 "name": "local",
@@ -87,6 +89,7 @@ def _write_config(path: Path) -> Path:
                 "api_key_env": "CHAOS_UNSET_KEY",
                 "weight": 0.5,
                 "fallback": ["openai"],
+                "timeout_s": 3.0,
             },
         ],
     }

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from labeller.errors import LabellerError, LimiterUnavailable, StoreError
+from labeller.errors import LimiterUnavailable, StoreError
 from labeller.jobs.feeder import Feeder, FeedRound, run_feeder
 from labeller.jobs.leader import Leadership
 from labeller.routing import RedisBackend
@@ -92,7 +92,7 @@ def test_an_unreachable_redis_raises_limiter_unavailable() -> None:
 class ScriptedFeeder(Feeder):
     """Plays `outcomes` one round each (an exception is raised), then sets `stop`."""
 
-    def __init__(self, outcomes: list[LabellerError | None], stop: threading.Event) -> None:
+    def __init__(self, outcomes: list[Exception | None], stop: threading.Event) -> None:
         self.outcomes = outcomes
         self.stop = stop
         self.rounds = 0
@@ -211,3 +211,18 @@ def test_the_holder_feeds_and_gives_the_lease_back(
     assert feeder.rounds == 2
     assert client.exists(key) == 0
     assert Leadership(backend, key, 60.0).hold() is True
+
+
+def test_the_feeder_outlives_an_error_that_is_not_ours(caplog: pytest.LogCaptureFixture) -> None:
+    """A broker's own exception (e.g. amqp's ConnectionForced on a RabbitMQ restart) must not
+    end the thread: the next round tries again."""
+    stop = threading.Event()
+    feeder = ScriptedFeeder([ConnectionResetError("broker restarted"), None], stop)
+
+    with caplog.at_level(logging.WARNING, logger="labeller.jobs.feeder"):
+        run_feeder(feeder, None, stop, 0.0)
+
+    assert feeder.rounds == 2
+    assert warnings_of(caplog) == [
+        "feeder: ConnectionResetError('broker restarted'); retrying every 0 s"
+    ]

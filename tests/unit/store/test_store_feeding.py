@@ -553,3 +553,35 @@ def test_release_queued_without_a_time_gives_back_every_queued_frame(
 
     assert states(engine) == ["pending", "pending", "running", "pending"]
     assert indices(store.take_pending(JOB, "openai", 10)) == [0, 1, 3]
+
+
+def test_planning_that_fails_while_a_worker_is_mid_call_cancels_the_job(
+    store: Store, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("labeller.store.store.INSERT_BATCH", 2)
+
+    def on_batch(count: int) -> None:
+        if count == 2:  # a worker claimed frame 0 and is calling: no attempt row yet
+            claimed(store, 0)
+        else:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.create_job(planning_job(), (pending(i) for i in range(5)), on_batch=on_batch)
+
+    # Deleting the job would leave that call's outcome nowhere to be written.
+    assert job_state(engine) == JobState.cancelled.value
+    assert states(engine) == ["cancelled"] * 4
+
+
+def test_a_duplicate_message_does_not_claim_a_frame_before_it_is_due(
+    store: Store, engine: Engine, clock: FakeClock
+) -> None:
+    new_job(store, frames=1)
+    frame = claimed(store, 0, "w1")
+    assert store.reroute(frame, "w1", "openai", delay_s=30.0, refund_attempt=True) is True
+
+    assert store.claim(JOB, 0, "openai", "w2", LEASE_S, 6) is None
+    assert row(engine, 0)["state"] == "pending"  # not failed, just not yet
+    clock.advance(30.0)
+    assert store.claim(JOB, 0, "openai", "w2", LEASE_S, 6) is not None
