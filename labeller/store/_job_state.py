@@ -51,7 +51,9 @@ class JobStateWrites:
         state read back wins.
         """
         with translated("reading job state"), self.sessions.begin() as session:
-            current = session.scalar(select(Job.state).where(Job.id == job_id))
+            # The job's row lock orders this against `reopen` (which takes it first), so frames
+            # requeued meanwhile are counted, not left pending in a job marked ended.
+            current = session.scalar(select(Job.state).where(Job.id == job_id).with_for_update())
             if current != _RUNNING:
                 return str(current)
             open_frames = session.scalar(
@@ -116,13 +118,15 @@ class JobStateWrites:
         if reset_attempts:
             values.update(attempts=0, error=None, finished_at=None, not_before=None)
         with translated("reopening frames"), self.sessions.begin() as session:
-            session.execute(
-                update(Frame).where(Frame.job_id == job_id, Frame.index.in_(indices)).values(values)
-            )
+            # The job row first: its lock makes a concurrent `finish_job_if_complete` wait and
+            # then see these frames open.
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.state.in_(_REOPENABLE))
                 .values(state=_RUNNING, finished_at=None)
+            )
+            session.execute(
+                update(Frame).where(Frame.job_id == job_id, Frame.index.in_(indices)).values(values)
             )
 
     def pause_job(self, job_id: str, reason: str) -> bool:
