@@ -37,24 +37,6 @@ LEASE_S = 30.0
 JOB = "job0000000001"
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(engine: Engine, clock: FakeClock) -> Store:
-    return Store(engine, clock=clock)
-
-
 def frame_dicts(count: int, provider: str = "openai") -> Iterator[dict[str, Any]]:
     for index in range(count):
         yield {

@@ -1,4 +1,4 @@
-"""A migrated database, a fake clock and a `Store` over them, on SQLite and PostgreSQL."""
+"""Shared by the unit tests: a migrated database (SQLite, PostgreSQL), a fake clock, a Store."""
 
 from __future__ import annotations
 
