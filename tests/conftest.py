@@ -86,11 +86,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def wait_until() -> WaitUntil:
     """Poll `predicate` until it is true; fail with `message` after `timeout_s`."""
 
-    def wait(predicate: Callable[[], bool], timeout_s: float = 60.0, message: str = "") -> None:
+    def wait(
+        predicate: Callable[[], bool],
+        timeout_s: float = 60.0,
+        message: str | Callable[[], str] = "",
+    ) -> None:
+        """`message` may be a callable: diagnostics computed at the timeout, not before."""
         deadline = time.monotonic() + timeout_s
         while not predicate():
             if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout_s} s waiting: {message}")
+                text = message() if callable(message) else message
+                pytest.fail(f"timed out after {timeout_s} s waiting: {text}")
             time.sleep(0.05)
 
     return wait

@@ -19,7 +19,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from labeller.local._children import stop
 from labeller.recordings import open_recording, write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Attempt, AttemptStatus, Frame, FrameState, Store, make_engine, upgrade
+from tests.chaos.harness import WaitUntil
 from tests.chaos.netns import Gateway, Node, netns_unavailable_reason, network_nodes
 from workers import make_publisher
 
@@ -156,15 +157,6 @@ def _stuck(engine: Engine, now: float) -> str:
     )
 
 
-def _wait(predicate: Callable[[], bool], timeout_s: float, describe: Callable[[], str]) -> None:
-    """Poll `predicate`; on timeout fail with `describe()`, computed then (not before)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {describe()}")
-        time.sleep(0.1)
-
-
 def _tail(log: Path, lines: int = 15) -> str:
     try:
         text = log.read_text(errors="replace").splitlines()
@@ -184,6 +176,7 @@ def test_cut_off_node_frames_are_finished_by_the_other(
     key_prefix: str,
     simulator: SimulatorServer,
     monkeypatch: pytest.MonkeyPatch,
+    wait_until: WaitUntil,
 ) -> None:
     node_a, node_b = nodes
     recording = tmp_path / "rec.h5"
@@ -248,7 +241,7 @@ def test_cut_off_node_frames_are_finished_by_the_other(
         # Publish once every worker listens: a frame queued longer than LOST_AFTER_S while the
         # workers start would be presumed lost and sent twice (harmless, but noise).
         all_logs = [path for paths in logs.values() for path in paths]
-        _wait(
+        wait_until(
             lambda: all(" ready." in _tail(path, 200) for path in all_logs),
             60,
             lambda: f"every worker ready\n{diagnostics()}",
@@ -266,7 +259,7 @@ def test_cut_off_node_frames_are_finished_by_the_other(
         started = time.monotonic()
         done = FrameState.done.value
         # Both nodes at work before the cut, so the cut takes something away.
-        _wait(
+        wait_until(
             lambda: (
                 _count(engine, done) >= CUT_AFTER_DONE
                 and _ok_by_node(engine, node_a) > 0
@@ -297,7 +290,7 @@ def test_cut_off_node_frames_are_finished_by_the_other(
         assert held, "node A held no frame at the cut: nothing to take over"
         assert all(p.poll() is None for p in processes[node_a.name]), "cut, not killed"
 
-        _wait(
+        wait_until(
             lambda: _count(engine, done) == FRAMES,
             120,
             lambda: (
