@@ -110,6 +110,17 @@ def test_run_without_keys_says_which_variable(tmp_path: Path) -> None:
     assert _jobs_in(tmp_path / "labeller.db") == 0
 
 
+def test_feed_without_a_broker_says_which_setting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LABELLER_BROKER_URL"}
+    result = subprocess.run(
+        [*LABELLER, "feed"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: broker_url: a feeder publishes to the shared broker")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "labeller.db").exists()  # nothing written
+
+
 def test_local_run_status_export_requeue(tmp_path: Path) -> None:
     """Embedded Redis, simulator and one worker, started and stopped by the command itself."""
     recording = tmp_path / "rec.h5"
@@ -142,6 +153,11 @@ def test_local_run_status_export_requeue(tmp_path: Path) -> None:
     requeued = labeller("requeue", job_id, "--failed", cwd=tmp_path)
     assert requeued.returncode == 0, requeued.stderr
     assert "requeued 0 frames" in requeued.stdout
+
+    ended = labeller("cancel", job_id, cwd=tmp_path)
+    assert ended.returncode == 2
+    assert ended.stderr.strip() == f"error: job {job_id}: already ended (done); nothing to cancel"
+    assert json.loads(labeller("status", job_id, "--json", cwd=tmp_path).stdout)["state"] == "done"
 
     unknown = labeller("status", "nosuchjob", cwd=tmp_path)
     assert unknown.returncode == 2
