@@ -1,17 +1,17 @@
 """End-to-end pipeline throughput on one node, against Celery's own no-op ceiling in the same run.
 
-    python benchmarks/bench_pipeline.py [--seconds 60] [--workers 2] [--concurrency 64]
+    python benchmarks/bench_pipeline.py [--seconds 60] [--workers 2] [--concurrency 128]
 
 One node (this machine): an embedded Redis (broker and limiter), SQLite (WAL) in a temp dir,
 the built-in simulator in this process answering every call after a fixed `--latency-ms`
 (1 s) with no limits and no injected failures, and `--workers` real Celery worker processes
-(`LocalWorkers`, threads pool, `--concurrency` threads each). The job captions a sample
+(`LocalWorkers`, threads pool, `--concurrency` threads each; at 1 s a call, 2 x 128 threads
+allow ~250 frames/s in flight, 2 x 64 at most ~120). The job captions a sample
 recording (`write_sample`: 640×480, 1 M events/s, DSEC layout, Blosc/zstd) cut into 50 ms
 windows (~50k events each) started every `--stride-ms` (2 ms), so a 72 s file gives 36,000
 distinct frames; the caption cache is off (`exact: false`, `near_duplicate_bits: null`), so
 every frame is rendered, encoded and sent. Frames are spread over `--providers` OpenAI-format
-providers served by the simulator: each worker process opens one httpx pool of at most 64
-connections per provider key, so in-flight calls per process are capped at 64 × providers.
+providers served by the simulator, over one keep-alive httpx pool per provider key and process.
 
 Frames are published by the workers' own feeder, as in production: at most a queue depth
 (1000 per provider without limits) outstanding, topped up every second. The window starts
@@ -37,7 +37,6 @@ import json
 import math
 import os
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from sqlalchemy import Engine, text
 
 from labeller.config import load_settings
 from labeller.jobs import create_job
@@ -109,31 +109,36 @@ class CpuSnapshot:
         )
 
 
-def _done_between(db: Path, job_id: str, start: float, end: float) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM frames WHERE job_id = ? AND state = 'done' "
-            "AND finished_at >= ? AND finished_at < ?",
-            (job_id, start, end),
-        ).fetchone()
-    return int(row[0])
+def _done_between(engine: Engine, job_id: str, start: float, end: float) -> int:
+    with engine.connect() as conn:
+        count = conn.execute(
+            text(
+                "SELECT count(*) FROM frames WHERE job_id = :job AND state = 'done' "
+                "AND finished_at >= :start AND finished_at < :end"
+            ),
+            {"job": job_id, "start": start, "end": end},
+        ).scalar_one()
+    return int(count)
 
 
-def _states(db: Path, job_id: str) -> dict[str, int]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+def _states(engine: Engine, job_id: str) -> dict[str, int]:
+    with engine.connect() as conn:
         rows = conn.execute(
-            "SELECT state, count(*) FROM frames WHERE job_id = ? GROUP BY state", (job_id,)
-        ).fetchall()
+            text("SELECT state, count(*) FROM frames WHERE job_id = :job GROUP BY state"),
+            {"job": job_id},
+        ).all()
     return {str(state): int(n) for state, n in rows}
 
 
-def _attempt_errors(db: Path, job_id: str) -> list[tuple[str, int]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+def _attempt_errors(engine: Engine, job_id: str) -> list[tuple[str, int]]:
+    with engine.connect() as conn:
         rows = conn.execute(
-            "SELECT coalesce(error, status), count(*) FROM attempts WHERE job_id = ? "
-            "AND status != 'ok' GROUP BY 1 ORDER BY 2 DESC LIMIT 3",
-            (job_id,),
-        ).fetchall()
+            text(
+                "SELECT coalesce(error, status), count(*) FROM attempts WHERE job_id = :job "
+                "AND status != 'ok' GROUP BY 1 ORDER BY 2 DESC LIMIT 3"
+            ),
+            {"job": job_id},
+        ).all()
     return [(str(error)[:120], int(n)) for error, n in rows]
 
 
@@ -159,10 +164,16 @@ def _settings_file(work: Path, args: argparse.Namespace, name: str) -> Path:
     return path
 
 
-def _env(broker: str, work: Path, config: Path, prefix: str, simulator_url: str) -> dict[str, str]:
+def _sqlite_url(work: Path) -> str:
+    return f"sqlite:///{work / 'bench.db'}"
+
+
+def _env(
+    broker: str, database_url: str, config: Path, prefix: str, simulator_url: str
+) -> dict[str, str]:
     return {
         "LABELLER_BROKER_URL": broker,
-        "LABELLER_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
+        "LABELLER_DATABASE_URL": database_url,
         "LABELLER_SIMULATOR_URL": simulator_url,
         "LABELLER_CONFIG": str(config),
         "LABELLER_KEY_PREFIX": prefix,
@@ -172,7 +183,9 @@ def _env(broker: str, work: Path, config: Path, prefix: str, simulator_url: str)
 def run_noop(broker: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
     """Tasks/s that `args.workers` × `args.concurrency` threads drain of a no-op task."""
     config = _settings_file(work, args, "noop.yaml")
-    env = _env(broker, work, config, "bench-noop", "http://127.0.0.1:9")
+    env = _env(
+        broker, args.database_url or _sqlite_url(work), config, "bench-noop", "http://127.0.0.1:9"
+    )
     env["BENCH_NOOP_EVENTS"] = "1" if args.noop_events else "0"
     here = Path(__file__).resolve().parent
     env["PYTHONPATH"] = os.pathsep.join([str(here), str(here.parent)])
@@ -260,7 +273,9 @@ def run_pipeline(
     write_sample(recording, duration_s=duration_s, rate_hz=RATE_HZ, seed=1)
     with SimulatorServer(simulator_config) as simulator:
         config = _settings_file(work, args, "labeller.yaml")
-        env = _env(broker, work, config, "bench-pipeline", simulator.url)
+        env = _env(
+            broker, args.database_url or _sqlite_url(work), config, "bench-pipeline", simulator.url
+        )
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -274,12 +289,16 @@ def run_pipeline(
         engine = make_engine(settings.database_url)
         upgrade(engine)
         store = Store(engine, time.time)
+        if store.feedable_jobs():
+            # The workers' feeder would serve those jobs first, oldest first.
+            raise SystemExit(
+                f"{args.database_url}: holds unfinished jobs; give the benchmark an empty database"
+            )
         with open_recording(recording) as opened:
             if (opened.width, opened.height) != (640, 480):
                 raise RuntimeError(f"sample is {opened.width}x{opened.height}, not 640x480")
             job_id = create_job(store, settings, opened, simulated=True)
-        db = work / "bench.db"
-        planned = sum(_states(db, job_id).values())
+        planned = sum(_states(engine, job_id).values())
         queues = [f"vlm.{p.name}" for p in settings.providers]
         started = time.time()
         with LocalWorkers(
@@ -296,7 +315,7 @@ def run_pipeline(
                 if not workers.alive():
                     raise RuntimeError(f"the workers died; see {work / 'logs'}")
                 ready = time.time() - started >= args.warmup
-                if ready and _done_between(db, job_id, 0, time.time()) > 0:
+                if ready and _done_between(engine, job_id, 0, time.time()) > 0:
                     break
                 if time.time() - started > 600:
                     raise RuntimeError("no frame done within 600 s")
@@ -304,14 +323,15 @@ def run_pipeline(
             window_end = before.at + args.seconds
             while time.time() < window_end:
                 time.sleep(min(10.0, max(0.0, window_end - time.time())))
-                done = _done_between(db, job_id, before.at, time.time())
+                done = _done_between(engine, job_id, before.at, time.time())
                 elapsed = time.time() - before.at
                 print(f"  {elapsed:5.0f} s  {done / elapsed:7.1f} frames/s", file=sys.stderr)
             after = CpuSnapshot.take(pids, redis_pid)
-            states = _states(db, job_id)
-        engine.dispose()
+            states = _states(engine, job_id)
     window = after.at - before.at
-    done = _done_between(db, job_id, before.at, after.at)
+    done = _done_between(engine, job_id, before.at, after.at)
+    errors = _attempt_errors(engine, job_id)
+    engine.dispose()
     if done == 0:
         raise RuntimeError(f"no frame done in the window; states {states}")
     return {
@@ -320,7 +340,7 @@ def run_pipeline(
         "done": done,
         "planned": planned,
         "states": states,
-        "errors": _attempt_errors(db, job_id),
+        "errors": errors,
         "cpu_ms": {
             "workers": (after.workers - before.workers) * 1000 / done,
             "workers, of it system": (after.workers_sys - before.workers_sys) * 1000 / done,
@@ -348,12 +368,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window (s)")
     parser.add_argument("--warmup", type=float, default=15.0, help="at least this long first")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=64, help="threads per worker")
+    parser.add_argument("--concurrency", type=int, default=128, help="threads per worker")
     parser.add_argument("--providers", type=int, default=2, help="simulated providers")
     parser.add_argument("--frames", type=int, default=36_000, help="frames of the job")
     parser.add_argument("--stride-ms", type=int, default=2, help="between window starts")
     parser.add_argument("--encoding", choices=["jpeg", "png"], default="jpeg")
     parser.add_argument("--jpeg-quality", type=int, default=90)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="job database (default: SQLite in a temp dir); e.g. postgresql://user@host/db",
+    )
     parser.add_argument("--latency-ms", type=float, default=1000.0, help="simulator latency")
     parser.add_argument("--noop-tasks", type=int, default=20_000, help="0 skips the ceiling")
     parser.add_argument(

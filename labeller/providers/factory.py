@@ -119,8 +119,10 @@ def build_client(
         timeout=httpx.Timeout(provider.timeout_s, connect=min(10.0, provider.timeout_s)),
         # No cap on connections: the worker's threads (`worker_concurrency`) bound the calls in
         # flight, and a cap below them would make threads queue for a connection (and time
-        # out as PoolTimeout) before the provider ever saw the call.
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        # out as PoolTimeout) before the provider ever saw the call. Nor on idle ones kept
+        # alive: with more threads than kept connections, every call over the cap paid for a
+        # TCP connect and close (idle connections still close after httpx's 5 s expiry).
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
         transport=transport,
     )
     try:

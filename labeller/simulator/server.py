@@ -33,6 +33,9 @@ _QUERY_KEY = re.compile(r"([?&]key=)[^&\s]*")
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: listen() backlog. The stdlib's 5 overflowed when a few hundred worker threads connected
+    #: at once, and the kernel reset some of those connections (the client's ReadError).
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator
