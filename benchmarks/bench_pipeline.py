@@ -164,10 +164,6 @@ def _settings_file(work: Path, args: argparse.Namespace, name: str) -> Path:
     return path
 
 
-def _sqlite_url(work: Path) -> str:
-    return f"sqlite:///{work / 'bench.db'}"
-
-
 def _env(
     broker: str, database_url: str, config: Path, prefix: str, simulator_url: str
 ) -> dict[str, str]:
@@ -183,9 +179,7 @@ def _env(
 def run_noop(broker: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
     """Tasks/s that `args.workers` × `args.concurrency` threads drain of a no-op task."""
     config = _settings_file(work, args, "noop.yaml")
-    env = _env(
-        broker, args.database_url or _sqlite_url(work), config, "bench-noop", "http://127.0.0.1:9"
-    )
+    env = _env(broker, args.database_url, config, "bench-noop", "http://127.0.0.1:9")
     env["BENCH_NOOP_EVENTS"] = "1" if args.noop_events else "0"
     here = Path(__file__).resolve().parent
     env["PYTHONPATH"] = os.pathsep.join([str(here), str(here.parent)])
@@ -273,9 +267,7 @@ def run_pipeline(
     write_sample(recording, duration_s=duration_s, rate_hz=RATE_HZ, seed=1)
     with SimulatorServer(simulator_config) as simulator:
         config = _settings_file(work, args, "labeller.yaml")
-        env = _env(
-            broker, args.database_url or _sqlite_url(work), config, "bench-pipeline", simulator.url
-        )
+        env = _env(broker, args.database_url, config, "bench-pipeline", simulator.url)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -391,6 +383,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
+        args.database_url = args.database_url or f"sqlite:///{work / 'bench.db'}"
         with EmbeddedRedis(work / "redis") as redis_server:
             url = redis_server.url
             noop = (

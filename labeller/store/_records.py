@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable
+from sqlalchemy import Connection, CursorResult, Executable, bindparam
 from sqlalchemy.orm import Session
 
 from labeller.store.models import Frame, FrameState
 
-__all__ = ["ClaimedFrame", "FrameOutcome", "changed", "held"]
+__all__ = ["HELD", "THIS_FRAME", "ClaimedFrame", "FrameOutcome", "changed", "held"]
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,27 @@ class FrameOutcome:
     cost_usd: float
 
 
-def changed(session: Session | Connection, statement: Executable) -> bool:
-    """Run a conditional UPDATE; True if it matched a row."""
-    result = session.execute(statement)
+def changed(
+    session: Session | Connection, statement: Executable, params: dict[str, Any] | None = None
+) -> bool:
+    """Run a conditional UPDATE (with `params` for its bound parameters); True if it matched a
+    row."""
+    result = session.execute(statement, params)
     return isinstance(result, CursorResult) and result.rowcount > 0
 
 
-def held(frame: ClaimedFrame, worker: str) -> tuple[Any, ...]:
-    """WHERE clauses true only while `worker` still holds the lease on `frame`."""
-    return (
-        Frame.job_id == frame.job_id,
-        Frame.index == frame.index,
-        Frame.state == FrameState.running.value,
-        Frame.lease_owner == worker,
-    )
+_FRAMES = Frame.__table__.c
+#: WHERE clauses of one frame, by the bound parameters `b_job_id` and `b_index`.
+THIS_FRAME = (_FRAMES.job_id == bindparam("b_job_id"), _FRAMES.index == bindparam("b_index"))
+#: WHERE clauses true only while the worker (`b_worker`) still holds the lease on the frame;
+#: `held(frame, worker)` gives their parameters.
+HELD = (
+    *THIS_FRAME,
+    _FRAMES.state == FrameState.running.value,
+    _FRAMES.lease_owner == bindparam("b_worker"),
+)
+
+
+def held(frame: ClaimedFrame, worker: str) -> dict[str, Any]:
+    """The parameters of `HELD` for `worker`'s lease on `frame`."""
+    return {"b_job_id": frame.job_id, "b_index": frame.index, "b_worker": worker}

@@ -30,7 +30,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Engine, case, func, or_, select, update
 
 from labeller.store._errors import translated
-from labeller.store._records import ClaimedFrame, changed, held
+from labeller.store._records import HELD, ClaimedFrame, changed, held
 from labeller.store.models import Frame, FrameState, Job
 
 __all__ = [
@@ -197,7 +197,7 @@ class CacheWrites:
             return changed(
                 session,
                 update(Frame)
-                .where(*held(frame, worker))
+                .where(*HELD)
                 .values(
                     image_hash=image_hash,
                     phash=phash,
@@ -205,6 +205,7 @@ class CacheWrites:
                     **{column.key: value for column, value in zip(_BANDS, bands, strict=True)},
                     updated_at=self.clock(),
                 ),
+                held(frame, worker),
             )
 
     def complete_from_cache(self, frame: ClaimedFrame, worker: str, source: CachedCaption) -> bool:
@@ -217,7 +218,7 @@ class CacheWrites:
             return changed(
                 session,
                 update(Frame)
-                .where(*held(frame, worker))
+                .where(*HELD)
                 .values(
                     state=FrameState.done.value,
                     provider=CACHE_PROVIDER,
@@ -235,4 +236,5 @@ class CacheWrites:
                     updated_at=now,
                     finished_at=now,
                 ),
+                held(frame, worker),
             )

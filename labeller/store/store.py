@@ -21,7 +21,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, upd
 from labeller.store._errors import translated
 from labeller.store._feeding import FeedWrites
 from labeller.store._job_state import JobStateWrites
-from labeller.store._records import ClaimedFrame, FrameOutcome, changed, held
+from labeller.store._records import HELD, THIS_FRAME, ClaimedFrame, FrameOutcome, changed, held
 from labeller.store.cache import CacheWrites
 from labeller.store.engine import make_session_factory
 from labeller.store.models import Attempt, Base, Frame, FrameState, Job, JobState
@@ -48,16 +48,9 @@ _CLAIMABLE = or_(
     ),
     and_(_C.state == FrameState.running.value, _C.lease_until < bindparam("b_now")),
 )
-_THIS_FRAME = (_C.job_id == bindparam("b_job_id"), _C.index == bindparam("b_index"))
-#: True only while the worker still holds the lease (the statement form of `held`).
-_HELD = (
-    *_THIS_FRAME,
-    _C.state == FrameState.running.value,
-    _C.lease_owner == bindparam("b_worker"),
-)
 _CLAIM = (
     update(FRAMES)
-    .where(*_THIS_FRAME, _CLAIMABLE, _C.attempts < bindparam("b_max_attempts"))
+    .where(*THIS_FRAME, _CLAIMABLE, _C.attempts < bindparam("b_max_attempts"))
     .values(
         state=FrameState.running.value,
         provider=bindparam("b_provider"),
@@ -71,7 +64,7 @@ _CLAIM = (
 #: A frame that keeps killing its worker ends here instead of looping forever.
 _GIVE_UP = (
     update(FRAMES)
-    .where(*_THIS_FRAME, _CLAIMABLE)
+    .where(*THIS_FRAME, _CLAIMABLE)
     .values(
         state=FrameState.failed.value,
         error=bindparam("b_reason"),
@@ -82,12 +75,12 @@ _GIVE_UP = (
 )
 _RENEW = (
     update(FRAMES)
-    .where(*_HELD)
+    .where(*HELD)
     .values(lease_until=bindparam("b_lease_until"), updated_at=bindparam("b_now"))
 )
 _COMPLETE = (
     update(FRAMES)
-    .where(*_HELD)
+    .where(*HELD)
     .values(
         state=FrameState.done.value,
         provider=bindparam("b_provider"),
@@ -117,11 +110,6 @@ def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
             batch = []
     if batch:
         yield batch
-
-
-def _holder(frame: ClaimedFrame, worker: str) -> dict[str, Any]:
-    """The parameters of `_HELD`."""
-    return {"b_job_id": frame.job_id, "b_index": frame.index, "b_worker": worker}
 
 
 def _columns(attempt: Attempt) -> dict[str, Any]:
@@ -243,10 +231,11 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
         """Extend `worker`'s lease from now, just before a call; False if it was lost."""
         now = self.clock()
         with translated("renewing a lease"), self.engine.begin() as connection:
-            result = connection.execute(
-                _RENEW, {**_holder(frame, worker), "b_now": now, "b_lease_until": now + lease_s}
+            return changed(
+                connection,
+                _RENEW,
+                {**held(frame, worker), "b_now": now, "b_lease_until": now + lease_s},
             )
-            return result.rowcount > 0
 
     def record_attempt(self, attempt: Attempt) -> None:
         with translated("recording an attempt"), self.engine.begin() as connection:
@@ -267,10 +256,11 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
         with translated("saving a caption"), self.engine.begin() as connection:
             if attempt is not None:
                 connection.execute(_INSERT_ATTEMPT, _columns(attempt))
-            result = connection.execute(
+            return changed(
+                connection,
                 _COMPLETE,
                 {
-                    **_holder(frame, worker),
+                    **held(frame, worker),
                     "b_now": self.clock(),
                     "b_provider": outcome.provider,
                     "b_model": outcome.model,
@@ -280,7 +270,6 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
                     "b_cost_usd": outcome.cost_usd,
                 },
             )
-            return result.rowcount > 0
 
     def fail(self, frame: ClaimedFrame, worker: str, error: str) -> bool:
         now = self.clock()
@@ -288,7 +277,7 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
             return changed(
                 session,
                 update(Frame)
-                .where(*held(frame, worker))
+                .where(*HELD)
                 .values(
                     state=FrameState.failed.value,
                     error=error,
@@ -297,6 +286,7 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
                     updated_at=now,
                     finished_at=now,
                 ),
+                held(frame, worker),
             )
 
     def reroute(
@@ -326,7 +316,7 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
         if refund_attempt:
             values["attempts"] = Frame.attempts - 1
         with translated("re-routing a frame"), self.engine.begin() as session:
-            return changed(session, update(Frame).where(*held(frame, worker)).values(values))
+            return changed(session, update(Frame).where(*HELD).values(values), held(frame, worker))
 
     def park(self, frame: ClaimedFrame, worker: str) -> bool:
         """Give a leased frame back unsent, its claim's attempt refunded; False if lease lost.
@@ -338,7 +328,7 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
             return changed(
                 session,
                 update(Frame)
-                .where(*held(frame, worker))
+                .where(*HELD)
                 .values(
                     state=FrameState.pending.value,
                     attempts=Frame.attempts - 1,
@@ -346,4 +336,5 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
                     lease_until=None,
                     updated_at=self.clock(),
                 ),
+                held(frame, worker),
             )

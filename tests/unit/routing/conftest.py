@@ -1,4 +1,5 @@
-"""Fixtures of the limiter tests: a RedisBackend on the test Redis, a fake clock, a limiter."""
+"""Fixtures of the limiter tests: a RedisBackend on the test Redis and a limiter on the fake
+clock of `tests/unit/conftest.py`."""
 
 from __future__ import annotations
 
@@ -18,11 +19,6 @@ def backend(redis_url: str) -> Iterator[RedisBackend]:
     backend = RedisBackend.from_url(redis_url)
     yield backend
     backend.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
