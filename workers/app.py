@@ -14,6 +14,7 @@ from labeller.config import load_settings
 from labeller.errors import StoreError
 from labeller.pipeline import FrameMessage
 from workers.feeding import start_feeder, stop_feeder
+from workers.metrics import serve_metrics, start_metrics, stop_metrics
 from workers.publisher import LABEL_FRAME
 from workers.runtime import close_runtime, get_runtime
 from workers.settings import celery_config
@@ -28,6 +29,16 @@ def _configure(sender: Celery, **_: Any) -> None:
     sender.conf.update(celery_config(load_settings()))
 
 
+@signals.worker_init.connect
+def _start_metrics(**_: Any) -> None:
+    start_metrics(app)
+
+
+@signals.worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    serve_metrics()
+
+
 @signals.worker_ready.connect
 def _start_feeder(**_: Any) -> None:
     start_feeder(app)
@@ -38,6 +49,7 @@ def _start_feeder(**_: Any) -> None:
 def _close(**_: Any) -> None:
     stop_feeder()
     close_runtime()
+    stop_metrics()
 
 
 @app.task(

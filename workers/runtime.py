@@ -14,6 +14,7 @@ from labeller.errors import ConfigError
 from labeller.pipeline import Pipeline
 from labeller.routing import Limiter, RedisBackend
 from labeller.store import Store, make_engine
+from workers.metrics import pipeline_observer
 
 __all__ = ["Runtime", "close_runtime", "get_runtime"]
 
@@ -48,7 +49,9 @@ def _build(app: Celery) -> Runtime:
         routing=settings.routing,
         edge_guard_s=settings.routing.edge_guard_s,
     )
-    pipeline = Pipeline(store, limiter, simulator_url=settings.simulator_url)
+    pipeline = Pipeline(
+        store, limiter, simulator_url=settings.simulator_url, observer=pipeline_observer()
+    )
     return Runtime(os.getpid(), pipeline, store, backend)
 
 

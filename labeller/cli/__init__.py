@@ -10,10 +10,12 @@ import typer
 
 from labeller.cli._common import err_console
 from labeller.cli.estimate import estimate
+from labeller.cli.export import export
+from labeller.cli.flower import flower
 from labeller.cli.inspect import inspect
+from labeller.cli.jobs import jobs, show
 from labeller.cli.manage import (
     db_upgrade,
-    export,
     requeue,
     resume,
     sample,
@@ -22,6 +24,8 @@ from labeller.cli.manage import (
     worker,
 )
 from labeller.cli.operate import cancel, feed
+from labeller.cli.pilot import pilot_report_command
+from labeller.cli.report import report
 from labeller.cli.run import demo, run
 from labeller.errors import LabellerError, UserError
 
@@ -37,16 +41,21 @@ app = typer.Typer(
 app.command()(inspect)
 app.command()(estimate)
 app.command()(run)
+app.command("pilot-report")(pilot_report_command)
 app.command()(demo)
 app.command()(status)
+app.command()(jobs)
+app.command()(show)
 app.command()(requeue)
 app.command()(resume)
 app.command()(cancel)
 app.command()(export)
+app.command()(report)
 app.command()(sample)
 app.command()(simulate)
 app.command()(worker)
 app.command()(feed)
+app.command()(flower)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 db.command("upgrade")(db_upgrade)
 app.add_typer(db, name="db")

@@ -1,9 +1,10 @@
-"""Commands around a job: status, requeue, export; and the services: simulate, worker, db."""
+"""Commands around a job: status, requeue, resume; and the services: simulate, worker, db."""
 
 from __future__ import annotations
 
 import json
 import os
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,10 @@ from rich.markup import escape
 from labeller.cli._common import ConfigOpt, DatabaseOpt, console, load, open_store, require_job
 from labeller.cli._session import PublishStep, run_frames, simulator_config
 from labeller.cli._views import summary_json, summary_table
+from labeller.cli.watch import watch_job
 from labeller.config import JobSpec, Settings, parse_duration_us
 from labeller.errors import UserError
 from labeller.jobs import (
-    export_jsonl,
     rates,
     read_summary,
     requeue_failed,
@@ -31,7 +32,6 @@ from labeller.store import Store, failure_reasons
 
 __all__ = [
     "db_upgrade",
-    "export",
     "requeue",
     "resume",
     "sample",
@@ -46,20 +46,49 @@ def status(
     config: ConfigOpt = None,
     database_url: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Live view until the job ends (Ctrl-C stops).")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.2, help="Seconds between refreshes of --watch.")
+    ] = 1.5,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="The workers' limiter Redis for --watch (default: $LABELLER_REDIS_URL)."),
+    ] = None,
 ) -> None:
     """Frames by state, per-provider attempts, 429s, tokens and cost, throughput and ETA."""
-    store = open_store(load(config, database_url=database_url), create=False)
+    settings = load(config, database_url=database_url, redis_url=redis_url)
+    store = open_store(settings, create=False)
     row = require_job(store, job)
+    if watch:
+        spec = JobSpec.model_validate_json(row.spec)
+        watch_job(
+            store,
+            job,
+            spec,
+            console=console,
+            redis_url=settings.limiter_redis_url(),
+            key_prefix=settings.key_prefix,
+            interval_s=interval,
+            as_json=as_json,
+        )
+        return
     store.finish_job_if_complete(job)
     summary = read_summary(store, job)
     failures = failure_reasons(store.engine, job)
     now = time.time()
+    spec = JobSpec.model_validate_json(row.spec)
     if as_json:
         figures = summary_json(summary, now)
         figures["failures"] = [{"error": error, "frames": n} for error, n in failures]
+        figures["prompt"] = {"hash": row.prompt_hash, "text": spec.prompt}
         typer.echo(json.dumps(figures, indent=2))
         return
-    console.print(summary_table(summary, JobSpec.model_validate_json(row.spec), now))
+    console.print(summary_table(summary, spec, now))
+    # The template as stored: two jobs over one recording differ by it; `--json` has it whole.
+    prompt = textwrap.shorten(spec.prompt, max(40, console.width - 22), placeholder=" …")
+    console.print(f"prompt {(row.prompt_hash or '-')[:12]}: {escape(prompt)}", highlight=False)
     counts = ", ".join(f"{state} {n}" for state, n in sorted(summary.counts.items()))
     rate = rates(summary, now)
     console.print(f"frames: {counts}" + (f"; ETA {rate.eta_s:.0f} s" if rate.eta_s else ""))
@@ -155,19 +184,6 @@ def resume(
         return waiting
 
     _send_again(settings, store, spec, config=config, workers=workers, publish=publish)
-
-
-def export(
-    job: Annotated[str, typer.Argument(help="Job id.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.jsonl).")],
-    config: ConfigOpt = None,
-    database_url: DatabaseOpt = None,
-) -> None:
-    """Write the job's captions, one JSON object per frame, in frame order."""
-    store = open_store(load(config, database_url=database_url), create=False)
-    require_job(store, job)
-    count = export_jsonl(store.engine, job, output)
-    console.print(f"wrote {count} captions to {output}")
 
 
 def simulate(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +24,17 @@ from labeller.cli._common import (
 )
 from labeller.cli._session import run_frames, simulator_config
 from labeller.cli._views import counting_progress
+from labeller.cli.pilot import show_pilot
 from labeller.config import Settings, parse_duration_us
 from labeller.errors import ConfigError, UserError
-from labeller.jobs import create_job, export_jsonl, read_summary
+from labeller.jobs import (
+    PilotPlan,
+    create_job,
+    create_pilot,
+    export_jsonl,
+    pilot_report,
+    read_summary,
+)
 from labeller.providers import missing_keys
 from labeller.recordings import (
     Recording,
@@ -93,8 +103,14 @@ def execute(
     workers: int | None,
     detach: bool,
     check: bool = True,
+    pilot: int | None = None,
 ) -> tuple[str, JobSummary | None]:
-    """Validate everything, then create the job, publish its frames and (unless detached) wait."""
+    """Validate everything, then create the job, publish its frames and (unless detached) wait.
+
+    With `pilot`, the job is a pilot of that many frames, each captioned by every provider.
+    """
+    if pilot is not None and detach:
+        raise UserError("--pilot waits for its frames to report on them: it cannot --detach")
     local_workers = (
         workers if workers is not None else (settings.workers if settings.broker_url is None else 0)
     )
@@ -104,7 +120,27 @@ def execute(
     store = open_store(settings)
     created: list[str] = []
 
+    def publish_pilot(note_job: Callable[[str], None], sample: int) -> int:
+        estimate = _estimated_frames(recording, settings)
+        with counting_progress(console, "Sampling", estimate, "frames") as advance_to:
+            plan = create_pilot(
+                store,
+                settings,
+                recording,
+                sample=sample,
+                simulated=simulate,
+                progress=lambda window: advance_to(window.index + 1),
+            )
+        created.append(plan.job_id)
+        note_job(plan.job_id)
+        console.print(_pilot_text(plan, sample, path))
+        if simulate:
+            console.print("[yellow]simulated providers: captions are synthetic[/]")
+        return plan.sample * len(plan.providers)
+
     def publish(note_job: Callable[[str], None]) -> int:
+        if pilot is not None:
+            return publish_pilot(note_job, pilot)
         estimate = _estimated_frames(recording, settings)
         with counting_progress(console, "Planning", estimate, "frames") as advance_to:
             job_id = create_job(
@@ -139,6 +175,17 @@ def execute(
         recording.close()
         store.engine.dispose()
     return created[0], summary
+
+
+def _pilot_text(plan: PilotPlan, asked: int, path: Path) -> str:
+    text = (
+        f"pilot job [bold]{plan.job_id}[/]: {plan.sample:,} of the {plan.full_sent:,} frames "
+        f"of {path}, spread evenly, each captioned by {', '.join(plan.providers)} "
+        f"({plan.sample * len(plan.providers):,} frames in all)"
+    )
+    if asked > plan.sample:
+        text += f"\n[yellow]--pilot {asked:,} is more than the recording's frames: all are used[/]"
+    return text
 
 
 def _binning_text(settings: Settings) -> str:
@@ -205,8 +252,23 @@ def run(
     skip_check: Annotated[
         bool, typer.Option("--skip-check", help="Do not scan the recording for unsorted events.")
     ] = False,
+    pilot: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Caption only N frames spread over the recording, each with every provider, "
+            "and report latency, 429s, cost, agreement and the full job's extrapolated cost.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="With --pilot: its report as JSON on stdout (rest on stderr)."),
+    ] = False,
 ) -> None:
     """Caption every frame of RECORDING; prints the job id and waits with a progress bar."""
+    if as_json and pilot is None:
+        raise UserError("--json goes with --pilot (a full job's figures: labeller status --json)")
     settings = load(
         config,
         database_url=database_url,
@@ -224,18 +286,41 @@ def run(
         render=_given(mode=render, encoding=encoding, jpeg_quality=quality, max_side=max_side),
         recording=_given(format=format_name, camera=camera),
     )
-    job_id, summary = execute(
-        settings,
-        recording,
-        config_path=config,
-        simulate=simulate,
-        workers=workers,
-        detach=detach,
-        check=not skip_check,
-    )
-    console.print(f"job id: {job_id}")
+    with _human_output(to_stderr=as_json):
+        job_id, summary = execute(
+            settings,
+            recording,
+            config_path=config,
+            simulate=simulate,
+            workers=workers,
+            detach=detach,
+            check=not skip_check,
+            pilot=pilot,
+        )
+        if pilot is not None and summary is not None:
+            store = open_store(settings)
+            try:
+                report = pilot_report(store.engine, job_id)
+            finally:
+                store.engine.dispose()
+            show_pilot(report, as_json=as_json)
+        console.print(f"job id: {job_id}")
     if summary is not None and not summary.succeeded:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _human_output(*, to_stderr: bool) -> Iterator[None]:
+    """Send what people read to stderr while stdout carries JSON."""
+    if not to_stderr:
+        yield
+        return
+    stdout = console.file
+    console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console.file = stdout
 
 
 def _given(**values: object) -> dict[str, object] | None:

@@ -12,6 +12,7 @@ from labeller.config.frames import (
     RenderSettings,
 )
 from labeller.config.job import JobSpec
+from labeller.config.prompt import PROMPT_FIELDS, PromptFacts, check_prompt, render_prompt
 from labeller.config.providers import (
     DEFAULT_BASE_URLS,
     DEFAULT_KEY_ENVS,
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_BASE_URLS",
     "DEFAULT_KEY_ENVS",
     "DEFAULT_PROMPT",
+    "PROMPT_FIELDS",
     "FeederSettings",
     "BinningSettings",
     "CacheSettings",
@@ -33,11 +35,14 @@ __all__ = [
     "JobSpec",
     "KeySettings",
     "LayoutSettings",
+    "PromptFacts",
     "ProviderSettings",
     "RecordingSettings",
     "RenderSettings",
     "RoutingSettings",
     "Settings",
+    "check_prompt",
     "load_settings",
     "parse_duration_us",
+    "render_prompt",
 ]

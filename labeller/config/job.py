@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from labeller.config.frames import BinningSettings, RecordingSettings, RenderSettings
+from labeller.config.prompt import FRAME_FIELDS, PromptFacts, check_prompt, render_prompt
 from labeller.config.providers import ProviderSettings
 from labeller.config.routing import CacheSettings, RoutingSettings
 from labeller.config.settings import Settings
@@ -27,7 +28,11 @@ class JobSpec(BaseModel):
     recording_options: RecordingSettings
     binning: BinningSettings
     render: RenderSettings
+    #: The prompt as configured: a template when `prompt_template` is set.
     prompt: str
+    #: `prompt`'s `{field}`s are filled per frame (`prompt_for`). False in the specs of jobs made
+    #: before prompts were templates: their prompt is sent as written, braces and all.
+    prompt_template: bool = False
     max_attempts: int
     lease_s: float
     providers: list[ProviderSettings]
@@ -48,6 +53,7 @@ class JobSpec(BaseModel):
             binning=settings.binning,
             render=settings.render,
             prompt=settings.prompt,
+            prompt_template=True,
             max_attempts=settings.max_attempts,
             lease_s=settings.lease_s,
             providers=settings.providers,
@@ -57,6 +63,20 @@ class JobSpec(BaseModel):
             simulated=simulated,
             simulator=settings.simulator if simulated else None,
         )
+
+    @model_validator(mode="after")
+    def _check_prompt(self) -> JobSpec:
+        if self.prompt_template:
+            check_prompt(self.prompt)
+        return self
+
+    def prompt_for(self, facts: PromptFacts) -> str:
+        """The text sent for the frame `facts` describe; ConfigError if it cannot be filled."""
+        return render_prompt(self.prompt, facts) if self.prompt_template else self.prompt
+
+    def prompt_varies(self) -> bool:
+        """Whether two frames of this job can be sent different words (a per-frame field)."""
+        return self.prompt_template and bool(check_prompt(self.prompt) & FRAME_FIELDS)
 
     def provider(self, name: str) -> ProviderSettings:
         for provider in self.providers:

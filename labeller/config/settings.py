@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from labeller.config.feeder import FeederSettings
 from labeller.config.frames import BinningSettings, RecordingSettings, RenderSettings
+from labeller.config.prompt import check_prompt
 from labeller.config.providers import ProviderSettings
 from labeller.config.routing import CacheSettings, RoutingSettings
 from labeller.errors import ConfigError
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     simulator_url: str | None = None
     #: Prefix of every Redis key labeller writes, broker keys included.
     key_prefix: str = "labeller"
+    #: Sent with every frame: a template whose `{field}`s are filled per frame
+    #: (labeller/config/prompt.py lists them); checked here, before any job is written.
     prompt: str = DEFAULT_PROMPT
     #: Which layout to read (auto-detected by default).
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
@@ -85,6 +88,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1)
     #: Threads per worker process: calls wait on the network, so many per core.
     worker_concurrency: int = Field(default=8, ge=1)
+    #: Port of the node's Prometheus exporter, served by one worker process per node for every
+    #: worker there (multiprocess); None or 0 turns metrics off.
+    metrics_port: int | None = Field(default=9464, ge=0, le=65535)
     #: Simulator profiles for `--simulate` (see `labeller/simulator/config.py`).
     simulator: dict[str, Any] = Field(default_factory=dict)
 
@@ -95,6 +101,12 @@ class Settings(BaseSettings):
         if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return None
+
+    @field_validator("prompt")
+    @classmethod
+    def _check_prompt(cls, prompt: str) -> str:
+        check_prompt(prompt)
+        return prompt
 
     @field_validator("providers")
     @classmethod

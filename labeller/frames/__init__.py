@@ -14,6 +14,7 @@ from labeller.frames.phash import (
     thumbnail,
     thumbnail_distance,
 )
+from labeller.frames.pseudo import encode_for_request, render_window
 from labeller.frames.render import (
     RENDERERS,
     Renderer,
@@ -37,6 +38,7 @@ __all__ = [
     "Window",
     "bin_events",
     "encode",
+    "encode_for_request",
     "encode_jpeg",
     "encode_png",
     "hamming",
@@ -46,6 +48,7 @@ __all__ = [
     "plan_time_windows",
     "plan_windows",
     "render",
+    "render_window",
     "thumbnail",
     "thumbnail_distance",
     "render_counts",

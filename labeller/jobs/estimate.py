@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from labeller.config import ProviderSettings, Settings
-from labeller.frames import plan_windows
+from labeller.config import PromptFacts, ProviderSettings, Settings, render_prompt
+from labeller.frames import Window, plan_windows
 from labeller.providers import estimate_image_tokens, estimate_text_tokens
 from labeller.recordings import Recording
 from labeller.routing import call_cost, price_for
 
-__all__ = ["Estimate", "ProviderEstimate", "estimate_job"]
+__all__ = [
+    "Estimate",
+    "ProviderEstimate",
+    "estimate_job",
+    "frames_per_min",
+    "mix_cost_usd",
+    "mix_minutes",
+]
 
 
 @dataclass(frozen=True)
@@ -41,17 +49,28 @@ class Estimate:
     @property
     def cost_usd(self) -> float:
         """Cost of the configured mix (before cache hits, which only lower it)."""
-        return sum(p.share * self.sent * p.cost_per_frame_usd for p in self.providers)
+        return mix_cost_usd(self.sent, self.providers)
 
     @property
     def minutes(self) -> float | None:
         """Wall time the limits allow for the mix; None when no limit binds (latency decides)."""
-        bounds = [
-            p.frames_per_min / p.share
-            for p in self.providers
-            if p.share > 0 and p.frames_per_min is not None
-        ]
-        return self.sent / min(bounds) if bounds else None
+        return mix_minutes(self.sent, self.providers)
+
+
+def mix_cost_usd(frames: int, providers: Sequence[ProviderEstimate]) -> float:
+    """Cost (USD) of `frames` sent in the providers' shares."""
+    return sum(p.share * frames * p.cost_per_frame_usd for p in providers)
+
+
+def mix_minutes(frames: int, providers: Sequence[ProviderEstimate]) -> float | None:
+    """Minutes the limits allow for `frames` in the providers' shares: the provider whose
+    limit its share saturates first sets the pace. None when no limit binds."""
+    bounds = [
+        p.frames_per_min / p.share
+        for p in providers
+        if p.share > 0 and p.frames_per_min is not None
+    ]
+    return frames / min(bounds) if bounds else None
 
 
 def _scaled(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -61,8 +80,15 @@ def _scaled(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _frames_per_min(provider: ProviderSettings, tokens: int) -> float | None:
+def frames_per_min(
+    provider: ProviderSettings, tokens: float, latency_s: float | None = None
+) -> float | None:
+    """Frames a minute the provider's RPM, TPM and per-key limits allow at `tokens` a call, and
+    its `max_in_flight` too when the call latency is known (a pilot measures it).
+    None when nothing binds."""
     bounds: list[float] = []
+    if provider.max_in_flight and latency_s:
+        bounds.append(provider.max_in_flight * 60.0 / latency_s)
     keys = provider.key_list
     if provider.rpm:
         bounds.append(provider.rpm)
@@ -75,14 +101,32 @@ def _frames_per_min(provider: ProviderSettings, tokens: int) -> float | None:
     return min(bounds) if bounds else None
 
 
+def _prompt_facts(recording: Recording, settings: Settings, window: Window) -> PromptFacts:
+    return PromptFacts(
+        recording=str(recording.path),
+        frame=window.index,
+        t_start_us=window.t_start_us,
+        t_end_us=window.t_end_us,
+        origin_us=recording.t_start_us,
+        event_count=window.event_count,
+        renderer=settings.render.mode,
+        width=recording.width,
+        height=recording.height,
+    )
+
+
 def estimate_job(recording: Recording, settings: Settings) -> Estimate:
     """Plan the windows (nothing is written) and price them under the configured mix."""
     frames = skipped = 0
+    # A template's text varies by a few digits between frames: the first frame's stands for all.
+    prompt = settings.prompt
     for window in plan_windows(recording, settings.binning):
+        if frames == 0:
+            prompt = render_prompt(settings.prompt, _prompt_facts(recording, settings, window))
         frames += 1
         skipped += window.event_count < settings.binning.min_events
     width, height = _scaled(recording.width, recording.height, settings.render.max_side)
-    text = estimate_text_tokens(settings.prompt)
+    text = estimate_text_tokens(prompt)
     output = settings.routing.output_tokens_estimate
     total_weight = sum(p.weight for p in settings.providers)
     providers = []
@@ -97,7 +141,7 @@ def estimate_job(recording: Recording, settings: Settings) -> Estimate:
                 input_tokens,
                 output,
                 cost,
-                _frames_per_min(provider, input_tokens + output),
+                frames_per_min(provider, input_tokens + output),
             )
         )
     return Estimate(frames, skipped, width, height, providers)

@@ -19,7 +19,7 @@ from labeller.recordings import Recording
 from labeller.routing import Router
 from labeller.store import FrameState, Job, JobState, Store
 
-__all__ = ["create_job"]
+__all__ = ["create_job", "new_job"]
 
 
 def _frame_rows(
@@ -65,11 +65,30 @@ def create_job(
     Returns the job id.
     Raises RecordingError when the recording yields no window.
     """
+    job, spec = new_job(store, settings, recording, simulated=simulated)
+    rows = _frame_rows(
+        job.id,
+        plan_windows(recording, settings.binning),
+        Router(spec.providers),
+        settings.binning.min_events,
+        progress,
+    )
+    if store.create_job(job, rows, on_batch=on_batch) == 0:
+        raise RecordingError(
+            f"{job.recording}: no frames to label with these binning settings "
+            "(window, events, start, end, keep_partial)"
+        )
+    return job.id
+
+
+def new_job(
+    store: Store, settings: Settings, recording: Recording, *, simulated: bool
+) -> tuple[Job, JobSpec]:
+    """The Job row (not yet written) and its spec; shared by full jobs and pilots."""
     path = Path(recording.path).resolve()
     spec = JobSpec.from_settings(settings, recording=str(path), simulated=simulated)
-    job_id = uuid.uuid4().hex[:12]
     job = Job(
-        id=job_id,
+        id=uuid.uuid4().hex[:12],
         recording=str(path),
         spec=spec.model_dump_json(),
         state=JobState.running.value,
@@ -78,16 +97,4 @@ def create_job(
         created_at=store.clock(),
         prompt_hash=prompt_digest(spec.prompt),
     )
-    rows = _frame_rows(
-        job_id,
-        plan_windows(recording, settings.binning),
-        Router(spec.providers),
-        settings.binning.min_events,
-        progress,
-    )
-    if store.create_job(job, rows, on_batch=on_batch) == 0:
-        raise RecordingError(
-            f"{path}: no frames to label with these binning settings "
-            "(window, events, start, end, keep_partial)"
-        )
-    return job_id
+    return job, spec

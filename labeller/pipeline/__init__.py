@@ -5,5 +5,14 @@ from __future__ import annotations
 from labeller.pipeline.context import prompt_digest
 from labeller.pipeline.label import Pipeline
 from labeller.pipeline.messages import FrameMessage, Outcome, OutcomeKind
+from labeller.pipeline.observer import NullObserver, PipelineObserver
 
-__all__ = ["FrameMessage", "Outcome", "OutcomeKind", "Pipeline", "prompt_digest"]
+__all__ = [
+    "FrameMessage",
+    "NullObserver",
+    "Outcome",
+    "OutcomeKind",
+    "Pipeline",
+    "PipelineObserver",
+    "prompt_digest",
+]

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labeller.config import JobSpec
+from labeller.config import JobSpec, PromptFacts
 from labeller.errors import LabellerError
 from labeller.providers import CaptionClient, build_client
 from labeller.recordings import Recording, open_recording
 from labeller.routing import Price, RouteLimits, Router, price_for
-from labeller.store import Store, get_job
+from labeller.store import ClaimedFrame, Store, get_job
 
 __all__ = ["JobContext", "Resources", "prompt_digest"]
 
@@ -38,6 +38,39 @@ class JobContext:
     prompt_hash: str
     width: int
     height: int
+    #: Timestamp (µs) of the recording's first event: where a prompt's `t_start_s` counts from.
+    origin_us: int
+    #: Near-duplicate reuse is on: configured, and every frame is sent the same words (a
+    #: similar frame's caption answers another prompt when a field like `{t_start_s}` differs).
+    near_reuse: bool
+
+    def prompt_for(self, frame: ClaimedFrame) -> str:
+        """The prompt sent with `frame`: the job's template filled with the frame's metadata."""
+        spec = self.spec
+        return spec.prompt_for(
+            PromptFacts(
+                recording=spec.recording,
+                frame=frame.index,
+                t_start_us=frame.t_start_us,
+                t_end_us=frame.t_end_us,
+                origin_us=self.origin_us,
+                event_count=frame.i_end - frame.i_start,
+                renderer=spec.render.mode,
+                width=self.width,
+                height=self.height,
+            )
+        )
+
+    def cache_key(self, image_hash: str, prompt: str) -> str:
+        """What exact cache hits match on, with the job's `prompt_hash` and the model.
+
+        `prompt_hash` names the template; when the text sent differs from it (fields were
+        filled), that text is folded into the key, so a caption is reused only for the same
+        image asked with the same words. A plain prompt keeps the image digest as it was.
+        """
+        if prompt == self.spec.prompt:
+            return image_hash
+        return hashlib.sha256(f"{image_hash}\n{prompt}".encode()).hexdigest()[:32]
 
 
 class Resources:
@@ -81,6 +114,8 @@ class Resources:
             prompt_digest(spec.prompt),
             recording.width,
             recording.height,
+            recording.t_start_us,
+            spec.cache.near_duplicate_bits is not None and not spec.prompt_varies(),
         )
         with self._lock:
             self._jobs[job_id] = context

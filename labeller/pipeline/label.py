@@ -27,19 +27,21 @@ from labeller.errors import (
     StoreError,
 )
 from labeller.frames import (
-    encode,
+    encode_for_request,
     image_digest,
     perceptual_hash,
-    render,
+    render_window,
     thumbnail,
     thumbnail_distance,
 )
 from labeller.pipeline.calls import MAX_DELAY_S, Call, after_failure, attempt_row
 from labeller.pipeline.context import JobContext, Resources
 from labeller.pipeline.messages import FrameMessage, Outcome, OutcomeKind
+from labeller.pipeline.observer import NullObserver, PipelineObserver
 from labeller.providers import CaptionRequest, estimate_image_tokens, estimate_text_tokens
 from labeller.routing import Grant, Limiter, Wait, call_cost
 from labeller.store import (
+    Attempt,
     ClaimedFrame,
     FrameOutcome,
     Store,
@@ -70,6 +72,7 @@ SPEND_TTL_S = 2.0
 @dataclass(frozen=True)
 class _Rendered:
     request: CaptionRequest
+    #: The exact cache's key: the image digest, the prompt folded in if fields were filled.
     image_hash: str
     #: Perceptual hash and thumbnail, only computed for near-duplicate reuse.
     phash: int | None
@@ -89,8 +92,10 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        observer: PipelineObserver | None = None,
     ) -> None:
         self._store = store
+        self._observer = observer or NullObserver()
         self._limiter = limiter
         self._resources = Resources(store, simulator_url=simulator_url)
         self._clock = clock
@@ -106,6 +111,11 @@ class Pipeline:
 
     def label(self, message: FrameMessage) -> Outcome:
         """Caption `message`'s frame once, whatever happens to the provider or this worker."""
+        outcome = self._label(message)
+        self._observer.on_frame(outcome.kind, (outcome.message or message).provider)
+        return outcome
+
+    def _label(self, message: FrameMessage) -> Outcome:
         job = self._resources.job(message.job)
         spec = job.spec
         # Host and process first, so a person (or a test) can tell who holds a lease.
@@ -144,14 +154,17 @@ class Pipeline:
         rendered: _Rendered,
         claimed_at: float,
     ) -> Outcome:
+        asked = time.monotonic()
         granted, message = self._slot_on_route(job, message, rendered)
         if isinstance(granted, Wait):
+            self._observer.on_no_slot(message.provider, granted.reason)
             if granted.reason == "disabled":
                 self._store.fail(frame, worker, f"{message.provider}: every key was refused")
                 return Outcome(OutcomeKind.failed)
             delay = min(granted.seconds + self._jitter(granted.seconds), MAX_DELAY_S)
             self._store.reroute(frame, worker, message.provider, delay_s=delay, refund_attempt=True)
             return Outcome(OutcomeKind.rerouted, message, delay)
+        self._observer.on_slot(message.provider, time.monotonic() - asked)
         left_s = job.spec.lease_s - (time.monotonic() - claimed_at)
         timeout_s = job.spec.provider(message.provider).timeout_s
         if left_s < timeout_s + LEASE_MARGIN_S and not self._store.renew_lease(
@@ -171,14 +184,18 @@ class Pipeline:
         call = Call(job, frame, worker, message, granted, client.key_alias)
         started, t0 = self._clock(), time.monotonic()
         try:
-            response = client.caption(rendered.request)
+            with self._observer.calling(message.provider):
+                response = client.caption(rendered.request)
         except ProviderError as exc:
             error = exc
-            self._record_failure(call, error, started, time.monotonic() - t0)
-            return self._patiently(
+            failed = self._record_failure(call, error, started, time.monotonic() - t0)
+            after = self._patiently(
                 "saving a failed call's outcome",
                 lambda: after_failure(call, error, self._store, job.router, self._jitter),
             )
+            if after.message is not None:
+                self._moved(message, after.message.provider, failed.status)
+            return after
         latency_s = time.monotonic() - t0
         used = response.prompt_tokens + response.completion_tokens
         self._tell_limiter(lambda: self._limiter.settle(granted, used))
@@ -190,6 +207,7 @@ class Pipeline:
             job.prices[message.provider], response.prompt_tokens, response.completion_tokens
         )
         attempt = attempt_row(call, started, latency_s, response=response, cost=cost)
+        self._observer.on_attempt(attempt)
         self._count_spend(job.job_id, cost)
         outcome = FrameOutcome(
             message.provider,
@@ -206,11 +224,11 @@ class Pipeline:
                 "frame %s/%s: lease lost before the caption was saved", job.job_id, frame.index
             )
             return Outcome(OutcomeKind.duplicate)
-        return Outcome(OutcomeKind.done)
+        return Outcome(OutcomeKind.done, message)
 
     def _record_failure(
         self, call: Call, error: ProviderError, started: float, latency_s: float
-    ) -> None:
+    ) -> Attempt:
         grant = call.grant
         self._tell_limiter(lambda: self._limiter.settle(grant, 0))
         if isinstance(error, AuthError):
@@ -232,7 +250,9 @@ class Pipeline:
         elif error.retryable:
             self._tell_limiter(lambda: self._limiter.record_failure(grant.provider))
         attempt = attempt_row(call, started, latency_s, error=error)
+        self._observer.on_attempt(attempt)
         self._patiently("recording a call", lambda: self._store.record_attempt(attempt))
+        return attempt
 
     @staticmethod
     def _tell_limiter(update: Callable[[], _T]) -> _T | None:
@@ -286,15 +306,22 @@ class Pipeline:
             for name in chain:
                 result = self._take_slot(job, name, rendered.tokens[name])
                 if isinstance(result, Grant):
-                    return result, message.routed_to(name)
+                    return result, self._moved(message, name, waits[0][0].reason if waits else "")
                 waits.append((result, name))
             # Disabled keys never free up: prefer any provider that will, soonest first.
             wait, name = min(waits, key=lambda w: (w[0].reason == "disabled", w[0].seconds))
             if wait.reason == "disabled" or wait.seconds > budget_s:
-                return wait, message.routed_to(name)
+                return wait, self._moved(message, name, waits[0][0].reason)
             pause = wait.seconds + self._jitter(wait.seconds)
             budget_s -= pause
             self._sleep(pause)
+
+    def _moved(self, message: FrameMessage, provider: str, reason: str) -> FrameMessage:
+        """`message` routed to `provider`, told to the observer when that is a fallback."""
+        if provider == message.provider:
+            return message
+        self._observer.on_fallback(message.provider, provider, reason)
+        return message.routed_to(provider)
 
     def _take_slot(self, job: JobContext, provider: str, tokens: int) -> Grant | Wait:
         """A grant, or how long until one could be given."""
@@ -307,12 +334,11 @@ class Pipeline:
     def _render(self, job: JobContext, frame: ClaimedFrame) -> _Rendered:
         spec = job.spec
         options = spec.render
-        events = self._resources.recording(spec).read(frame.i_start, frame.i_end)
-        image = render(events, job.width, job.height, options, t_end_us=frame.t_end_us)
-        encoded = encode(
-            image, options.encoding, quality=options.jpeg_quality, max_side=options.max_side
-        )
-        text_tokens = estimate_text_tokens(spec.prompt)
+        recording = self._resources.recording(spec)
+        image = render_window(recording, frame.i_start, frame.i_end, frame.t_end_us, options)
+        encoded = encode_for_request(image, options)
+        prompt = job.prompt_for(frame)
+        text_tokens = estimate_text_tokens(prompt)
         output_tokens = spec.routing.output_tokens_estimate
         tokens = {
             p.name: text_tokens
@@ -320,10 +346,10 @@ class Pipeline:
             + estimate_image_tokens(p, encoded.width, encoded.height)
             for p in spec.providers
         }
-        near = spec.cache.near_duplicate_bits is not None
+        near = job.near_reuse
         return _Rendered(
-            CaptionRequest(spec.prompt, encoded.data, encoded.media_type),
-            image_digest(encoded.data) if spec.cache.exact or near else "",
+            CaptionRequest(prompt, encoded.data, encoded.media_type),
+            job.cache_key(image_digest(encoded.data), prompt) if spec.cache.exact or near else "",
             perceptual_hash(image) if near else None,
             thumbnail(image) if near else None,
             tokens,

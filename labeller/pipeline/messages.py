@@ -63,5 +63,7 @@ class OutcomeKind(StrEnum):
 @dataclass(frozen=True)
 class Outcome:
     kind: OutcomeKind
+    #: rerouted: the message to publish again, routed to its next provider; done: the message
+    #: as routed to the provider that captioned the frame; otherwise None.
     message: FrameMessage | None = None
     delay_s: float = 0.0

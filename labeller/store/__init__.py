@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from labeller.store.activity import (
+    AttemptFact,
+    FailureGroup,
+    FrameEnd,
+    SampleFrame,
+    count_attempts,
+    done_frame_indexes,
+    failure_groups,
+    fallbacks_by_provider,
+    first_frame_start_us,
+    iter_attempt_facts,
+    iter_frame_ends,
+    sample_frames,
+)
 from labeller.store.cache import (
     CACHE_PROVIDER,
     CachedCaption,
@@ -10,6 +24,13 @@ from labeller.store.cache import (
     phash_bands,
 )
 from labeller.store.engine import make_engine, normalise_url, sqlite_path
+from labeller.store.exports import (
+    ATTEMPT_FIELDS,
+    FRAME_FIELDS,
+    count_frames,
+    iter_attempt_batches,
+    iter_frame_batches,
+)
 from labeller.store.migrate import upgrade
 from labeller.store.models import (
     Attempt,
@@ -18,8 +39,19 @@ from labeller.store.models import (
     Frame,
     FrameState,
     Job,
+    JobKind,
     JobState,
 )
+from labeller.store.monitor import (
+    FrameDetail,
+    JobListing,
+    ProviderActivity,
+    frame_detail,
+    list_jobs,
+    provider_activity,
+    recently_finished,
+)
+from labeller.store.pilot import CallRow, CaptionRow, read_calls, read_captions
 from labeller.store.queries import (
     FrameRow,
     JobSummary,
@@ -35,31 +67,60 @@ from labeller.store.queries import (
 from labeller.store.store import ClaimedFrame, FrameOutcome, Store
 
 __all__ = [
+    "ATTEMPT_FIELDS",
     "CACHE_PROVIDER",
+    "FRAME_FIELDS",
+    "count_frames",
+    "iter_attempt_batches",
+    "iter_frame_batches",
     "Attempt",
+    "AttemptFact",
     "AttemptStatus",
     "Base",
     "CachedCaption",
+    "CallRow",
+    "CaptionRow",
     "ClaimedFrame",
     "Frame",
+    "FailureGroup",
+    "FrameEnd",
     "FrameOutcome",
     "FrameRow",
     "FrameState",
     "Job",
+    "JobKind",
     "JobState",
     "JobSummary",
     "ProviderStats",
+    "SampleFrame",
     "Store",
+    "count_attempts",
+    "done_frame_indexes",
+    "failure_groups",
     "failure_reasons",
+    "fallbacks_by_provider",
     "find_exact",
     "find_near",
+    "first_frame_start_us",
     "frames_in_states",
     "get_job",
+    "iter_attempt_facts",
     "iter_done_frames",
+    "iter_frame_ends",
     "job_spend",
+    "FrameDetail",
+    "JobListing",
+    "ProviderActivity",
+    "frame_detail",
+    "list_jobs",
+    "provider_activity",
+    "recently_finished",
     "make_engine",
     "normalise_url",
     "phash_bands",
+    "read_calls",
+    "read_captions",
+    "sample_frames",
     "sqlite_path",
     "stale_frames",
     "summarise",

@@ -3,7 +3,10 @@
 Two lookups, both over done frames only:
 
 - `find_exact`: a byte-identical image (same `image_hash`) captioned by the same model, in any
-  job whose `prompt_hash` is the same. Served by the index on `image_hash`.
+  job whose `prompt_hash` is the same. Served by the index on `image_hash`. `prompt_hash` names
+  a job's prompt template; when a template's fields make the text sent differ from it, the
+  pipeline folds that text into `image_hash` (`JobContext.cache_key`), so a hit also needs the
+  same words, not just the same template.
 - `find_near`: a frame of the same job whose 64-bit perceptual hash is within `max_bits` bits.
   The hash is stored whole (`phash`) and as four 16-bit bands (`phash_b0` = bits 0-15, ...,
   `phash_b3` = bits 48-63), each indexed with `job_id`. Pigeonhole: hashes differing in at most

@@ -30,6 +30,7 @@ __all__ = [
     "Frame",
     "FrameState",
     "Job",
+    "JobKind",
     "JobState",
 ]
 
@@ -51,6 +52,13 @@ class JobState(enum.StrEnum):
     planning = "planning"
     #: Stopped by `labeller cancel`: nothing more is sent or billed.
     cancelled = "cancelled"
+
+
+class JobKind(enum.StrEnum):
+    #: Captions every frame of its recording.
+    full = "full"
+    #: `labeller run --pilot N`: a sample of frames, each captioned by every provider.
+    pilot = "pilot"
 
 
 #: Jobs whose frames the feeder publishes.
@@ -119,6 +127,14 @@ class Job(Base):
     prompt_hash: Mapped[str | None] = mapped_column(String(32), default=None)
     #: Why the job is `paused` (e.g. the budget it reached); None otherwise.
     paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    #: A `JobKind`: a full job, or a pilot that samples the recording.
+    kind: Mapped[str] = mapped_column(
+        String(16), default=JobKind.full.value, server_default=JobKind.full.value
+    )
+    #: A pilot's population: the frames (and of them, skipped ones) a full job over the same
+    #: recording and settings would have, which its figures are extrapolated to; else None.
+    full_frames: Mapped[int | None] = mapped_column(Integer, default=None)
+    full_skipped: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Frame(Base):
@@ -156,7 +172,8 @@ class Frame(Base):
     not_before: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, default=None)
-    #: `image_digest` of the rendered, encoded image: exact cache lookups across jobs.
+    #: `image_digest` of the rendered, encoded image (with the prompt text folded in when a
+    #: template's fields were filled): exact cache lookups across jobs.
     image_hash: Mapped[str | None] = mapped_column(String(32), default=None)
     #: 64-bit perceptual hash in the signed range; its four 16-bit quarters (bits 0-15 in
     #: `phash_b0`, ..., 48-63 in `phash_b3`, each 0..65535) index near-duplicate lookups.

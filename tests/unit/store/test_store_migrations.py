@@ -1,4 +1,4 @@
-"""Migrations 0002-0004 on a database that already holds 0001 data, on SQLite and PostgreSQL."""
+"""Migrations 0002-0005 on a database that already holds 0001 data, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ FRAME_COLUMNS = {
     "cached_from_job",
     "cached_from_frame",
 }
+JOB_COLUMNS = {"kind", "full_frames", "full_skipped"}
 FRAME_INDEXES = {"ix_frames_image_hash", *(f"ix_frames_job_phash_b{band}" for band in range(4))}
 
 
@@ -102,9 +103,9 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_nullable_columns(old_engine: 
 
     upgrade(old_engine)
 
-    assert revision(old_engine) == "0004"
+    assert revision(old_engine) == "0005"
     assert FRAME_COLUMNS | {"thumb"} <= columns(old_engine, "frames")
-    assert {"prompt_hash", "paused_reason"} <= columns(old_engine, "jobs")
+    assert {"prompt_hash", "paused_reason"} | JOB_COLUMNS <= columns(old_engine, "jobs")
     assert FRAME_INDEXES <= indexes(old_engine, "frames")
     with old_engine.connect() as conn:
         frames = conn.execute(
@@ -113,13 +114,15 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_nullable_columns(old_engine: 
                 'cached_from_job FROM frames ORDER BY "index"'
             )
         ).all()
-        job = conn.execute(text("SELECT state, prompt_hash, paused_reason FROM jobs")).one()
+        job = conn.execute(
+            text("SELECT state, prompt_hash, paused_reason, kind, full_frames FROM jobs")
+        ).one()
         attempts = conn.execute(text("SELECT count(*), sum(cost_usd) FROM attempts")).one()
     assert [tuple(frame) for frame in frames] == [
         (0, "done", "old caption", 0.25, None, None, None, None),
         (1, "pending", None, 0.0, None, None, None, None),
     ]
-    assert tuple(job) == ("running", None, None)
+    assert tuple(job) == ("running", None, None, "full", None)  # an old job is a full job
     assert tuple(attempts) == (1, 0.25)
 
 
@@ -147,10 +150,10 @@ def test_downgrade_to_0001_and_up_again(old_engine: Engine) -> None:
 
     assert revision(old_engine) == "0001"
     assert not (FRAME_COLUMNS | {"thumb"}) & columns(old_engine, "frames")
-    assert not {"prompt_hash", "paused_reason"} & columns(old_engine, "jobs")
+    assert not ({"prompt_hash", "paused_reason"} | JOB_COLUMNS) & columns(old_engine, "jobs")
     assert not FRAME_INDEXES & indexes(old_engine, "frames")
     assert "ix_frames_job_state" in indexes(old_engine, "frames")
     with old_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM frames")).scalar_one() == 2
     upgrade(old_engine)
-    assert revision(old_engine) == "0004"
+    assert revision(old_engine) == "0005"

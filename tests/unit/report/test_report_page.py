@@ -1,0 +1,72 @@
+"""The report of a job that has barely begun still renders, saying what is missing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from labeller.config import JobSpec, Settings
+from labeller.report import build_gallery, collect, render_page, spread
+from labeller.store import Frame, Job, get_job, make_engine, upgrade
+
+
+def test_a_job_without_a_finished_frame_renders(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'labeller.db'}")
+    upgrade(engine)
+    spec = JobSpec.from_settings(
+        Settings.model_validate(
+            {"providers": [{"name": "openai", "kind": "openai", "model": "gpt-4o-mini"}]}
+        ),
+        recording=str(tmp_path / "rec.h5"),
+        simulated=True,
+    )
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Job),
+            [
+                {
+                    "id": "j1",
+                    "recording": spec.recording,
+                    "spec": spec.model_dump_json(),
+                    "state": "running",
+                    "frame_count": 3,
+                    "created_at": now - 5,
+                }
+            ],
+        )
+        conn.execute(
+            insert(Frame),
+            [
+                {
+                    "job_id": "j1",
+                    "index": i,
+                    "t_start_us": i * 50_000,
+                    "t_end_us": (i + 1) * 50_000,
+                    "i_start": 0,
+                    "i_end": 0,
+                    "provider": "openai",
+                    "updated_at": now,
+                }
+                for i in range(3)
+            ],
+        )
+    job = get_job(engine, "j1")
+    assert job is not None
+
+    data = collect(engine, job, now)
+    html = render_page(data, build_gallery(engine, "j1", data.spec, 12), version="test")
+
+    assert data.summary.done == 0 and data.timeline.first_done_s is None
+    assert "no frame has been captioned yet" in html
+    assert "no successful call yet" in html
+    assert '<span class="id">j1</span>' in html and 'data-state="running"' in html
+    engine.dispose()
+
+
+def test_spread_picks_evenly_from_first_to_last() -> None:
+    assert spread(list(range(100)), 5) == [0, 25, 50, 74, 99]
+    assert spread([3, 4], 12) == [3, 4]
+    assert spread([7, 8, 9], 1) == [7]
