@@ -23,7 +23,11 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def chromium_or_skip() -> Path:
+    """The browser, or a skip; a failure where it must be there (`.ci/run` sets
+    LABELLER_TEST_REQUIRE_BROWSER=1, so CI cannot pass these tests vacuously)."""
     if not CHROMIUM.exists():
+        if os.environ.get("LABELLER_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and LABELLER_TEST_REQUIRE_BROWSER=1")
         pytest.skip(
             f"{CHROMIUM} is missing: `make test` installs Debian's chromium when run as root "
             "(apt-get install chromium)"

@@ -24,6 +24,11 @@ from labeller.store import normalise_url
 
 WaitUntil = Callable[..., None]
 
+# No worker the suite starts exports metrics on the default port 9464, which a real node on
+# this machine may be serving (its counts would mix with the tests'). Workers in subprocesses
+# inherit it through os.environ; a test that checks metrics sets its own free port.
+os.environ["LABELLER_METRICS_PORT"] = "0"
+
 
 @pytest.fixture(scope="session")
 def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -13,6 +13,7 @@ import logging
 from celery import Celery
 
 from labeller.config import load_settings
+from labeller.errors import LabellerError
 from labeller.metrics import WorkerMetrics
 from labeller.pipeline import NullObserver, PipelineObserver
 from workers.queues import BrokerQueues
@@ -33,8 +34,13 @@ def start_metrics(app: Celery) -> None:
         return
     queues = BrokerQueues(app, [queue_name(p.name) for p in settings.providers])
     try:
-        _metrics = WorkerMetrics(settings.metrics_port, depths=queues.depths)
-    except OSError as exc:  # no metrics directory: the worker still works, uncounted
+        _metrics = WorkerMetrics(
+            settings.metrics_port,
+            key_prefix=settings.key_prefix,
+            depths=queues.depths,
+            host=settings.metrics_host,
+        )
+    except (OSError, LabellerError) as exc:  # no usable directory: the worker works, uncounted
         log.warning("metrics off: %s", exc)
 
 

@@ -4,7 +4,6 @@ the pseudo-frame redrawn from the recording."""
 from __future__ import annotations
 
 import io
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,11 @@ from rich.text import Text
 
 from labeller.config import JobSpec
 from labeller.errors import UserError
+from labeller.files import check_output, write_atomically
 from labeller.frames import encode_for_request, image_digest, render_window
+from labeller.pipeline import cache_key, frame_prompt
 from labeller.recordings import open_recording
+from labeller.report import instant
 from labeller.store import Attempt, Frame, FrameDetail, Job, JobListing
 
 __all__ = [
@@ -49,16 +51,12 @@ def _styled(value: str) -> Text:
     return Text(value, style=_STYLES.get(value, ""))
 
 
-def _local(epoch_s: float | None) -> str:
-    return "" if epoch_s is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_s))
-
-
 def jobs_table(listed: list[JobListing]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("job", no_wrap=True)
     table.add_column("recording", overflow="fold", max_width=28)
     table.add_column("state", no_wrap=True)
-    table.add_column("created", no_wrap=True)
+    table.add_column("created UTC", no_wrap=True)
     table.add_column("done", justify="right", no_wrap=True)
     table.add_column("failed", justify="right", no_wrap=True)
     table.add_column("USD", justify="right", no_wrap=True)
@@ -76,7 +74,7 @@ def jobs_table(listed: list[JobListing]) -> Table:
             job.job_id,
             name,
             state,
-            _local(job.created_at)[:16],
+            instant(job.created_at, seconds=False, zone=False),
             f"{job.done}/{job.frame_count}",
             Text(str(job.failed), style="red" if job.failed else ""),
             cost,
@@ -152,9 +150,9 @@ def _frame_facts(job: Job, detail: FrameDetail, now: float) -> Table:
     facts.add_row("lease", _lease(frame, now))
     if frame.not_before is not None and frame.state == "pending" and frame.not_before > now:
         facts.add_row("waiting", f"not sent again for {frame.not_before - now:.0f} s (rate limit)")
-    facts.add_row("updated", _local(frame.updated_at))
+    facts.add_row("updated", instant(frame.updated_at))
     if frame.finished_at is not None:
-        facts.add_row("finished", _local(frame.finished_at))
+        facts.add_row("finished", instant(frame.finished_at))
     return facts
 
 
@@ -311,17 +309,18 @@ _IMAGE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 def write_pseudo_frame(
     job_id: str, spec: JobSpec, frame: Frame, out: Path, moved_to: Path | None
 ) -> WrittenImage:
-    """Render the frame again as its worker did and write it to `out`.
+    """Render the frame again as its worker did and write it to `out`, whole or not at all.
 
     The bytes are the ones sent to the provider when `out`'s type is the job's encoding; a
     JPEG job written as .png is the decoded JPEG, losslessly. Raises UserError naming the
-    recording or the file.
+    recording or the file; a file that cannot be written is refused before rendering.
     """
     wanted = _IMAGE_SUFFIXES.get(out.suffix.lower())
     if wanted is None:
-        raise UserError(f"--image {out}: name a .png file")
+        raise UserError(f"--image {out}: name a .png file (or .jpg/.jpeg for a JPEG job)")
     if wanted == "jpeg" and spec.render.encoding != "jpeg":
         raise UserError(f"--image {out}: job {job_id} sent PNG images; name a .png file")
+    target = check_output(out)
     path = moved_to if moved_to is not None else Path(spec.recording)
     if moved_to is not None and not moved_to.exists():
         raise UserError(f"--recording {moved_to}: no such file")
@@ -331,26 +330,31 @@ def write_pseudo_frame(
         )
     with open_recording(path, spec.recording_options) as recording:
         image = render_window(recording, frame.i_start, frame.i_end, frame.t_end_us, spec.render)
+        prompt = frame_prompt(
+            spec,
+            window=frame.index if frame.full_index is None else frame.full_index,
+            t_start_us=frame.t_start_us,
+            t_end_us=frame.t_end_us,
+            event_count=frame.i_end - frame.i_start,
+            origin_us=recording.t_start_us,
+            width=recording.width,
+            height=recording.height,
+        )
     encoded = encode_for_request(image, spec.render)
     data = encoded.data
     if wanted != spec.render.encoding:
         buffer = io.BytesIO()
         Image.open(io.BytesIO(encoded.data)).save(buffer, format="PNG")
         data = buffer.getvalue()
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise UserError(f"--image {out}: cannot write: {exc.strerror}") from exc
-    return WrittenImage(out, encoded.width, encoded.height, _matches(spec, frame, encoded.data))
+    write_atomically(target, data)
+    matches = _matches(spec, frame, encoded.data, prompt)
+    return WrittenImage(target, encoded.width, encoded.height, matches)
 
 
-def _matches(spec: JobSpec, frame: Frame, data: bytes) -> bool | None:
-    """Whether `data` is the image the worker hashed; None when that cannot be told: no hash
-    was stored (cache off), or the prompt is a template, whose filled text the worker folded
-    into the hash."""
+def _matches(spec: JobSpec, frame: Frame, data: bytes, prompt: str) -> bool | None:
+    """Whether `data` is the image the worker hashed, asked with `prompt` (the worker folds a
+    filled template into the stored key, so the same key function is applied); None when no
+    hash was stored (cache off)."""
     if frame.image_hash is None:
         return None
-    if image_digest(data) == frame.image_hash:
-        return True
-    templated = "{" in spec.prompt or "}" in spec.prompt
-    return None if templated else False
+    return cache_key(spec, image_digest(data), prompt) == frame.image_hash

@@ -13,6 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from labeller.report import duration
 from labeller.store import JobSummary
 
 __all__ = ["ProviderHealth", "Reading", "reading_json", "watch_view"]
@@ -52,16 +53,6 @@ class Reading:
     limiter_note: str | None
     #: Seconds since a frame last finished, when that is long enough to worry about.
     stalled_s: float | None = None
-
-
-def _span(seconds: float) -> str:
-    """`42 s`, `3 min 05 s`, `2 h 07 min`."""
-    s = max(int(round(seconds)), 0)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min" if s % 60 == 0 else f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def _short(seconds: float) -> str:
@@ -175,7 +166,7 @@ def _headline(reading: Reading) -> Text:
     state_style = {"done": "green", "failed": "red", "paused": "yellow", "cancelled": "dim"}
     line.append(summary.state, style=state_style.get(summary.state, "cyan"))
     end = summary.finished_at if summary.finished_at is not None else reading.now
-    line.append(f"  {_span(end - summary.created_at)} elapsed")
+    line.append(f"  {duration(end - summary.created_at)} elapsed")
     if summary.simulated:
         line.append("  simulated", style="dim")
     return line
@@ -207,7 +198,7 @@ def _figures(reading: Reading) -> Text:
         line.append(f", {summary.cached:,} cached")
     line.append(f"  {reading.recent_per_s:.1f} frames/s")
     if summary.state == "running":
-        line.append(f"  ETA {_span(reading.eta_s)}" if reading.eta_s is not None else "  ETA -")
+        line.append(f"  ETA {duration(reading.eta_s)}" if reading.eta_s is not None else "  ETA -")
     budget = f" of {reading.budget_usd:g}" if reading.budget_usd is not None else ""
     line.append(f"  spend {summary.cost_usd:.4f}{budget} USD")
     return line
@@ -218,7 +209,7 @@ def watch_view(reading: Reading) -> RenderableType:
     if reading.stalled_s is not None:
         parts.append(
             Text(
-                f"no frame has finished for {_span(reading.stalled_s)}: are workers running?",
+                f"no frame has finished for {duration(reading.stalled_s)}: are workers running?",
                 style="yellow",
             )
         )

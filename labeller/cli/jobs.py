@@ -56,7 +56,10 @@ def show(
     frame: Annotated[int, typer.Argument(help="Frame index (0 is the first frame).")],
     image: Annotated[
         Path | None,
-        typer.Option("--image", help="Write the pseudo-frame it was captioned from (.png)."),
+        typer.Option(
+            "--image",
+            help="Write the pseudo-frame it was captioned from (.png; .jpg/.jpeg for a JPEG job).",
+        ),
     ] = None,
     recording: Annotated[
         Path | None,
@@ -72,7 +75,7 @@ def show(
     """
     store = open_store(load(config, database_url=database_url), create=False)
     row = require_job(store, job)
-    detail = frame_detail(store.engine, job, frame) if frame >= 0 else None
+    detail = frame_detail(store.engine, job, frame)
     if detail is None:
         last = f"frames 0 to {row.frame_count - 1}" if row.frame_count else "no frames"
         raise UserError(f"frame {frame}: job {job} has {last}")

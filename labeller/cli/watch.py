@@ -1,10 +1,12 @@
 """`labeller status JOB --watch`: read the database and the shared limiter every few seconds
 and redraw, until the job ends or the person presses Ctrl-C.
 
-Reading only: the one write is `finish_job_if_complete` (as `status` and `run` do), so a job
-whose last frame landed is shown ended. The limiter lives in Redis, which a watcher may not
-reach (a local `labeller run` keeps its own embedded Redis, gone when the run ends): its
-columns then show "—" and a note says why, instead of failing the view.
+Reading only, without locks: the feeder marks a job ended. The one exception is a job still
+`running` whose every frame has ended (say its feeder died after the last one): then, and only
+then, `finish_job_if_complete` is called (it locks the job row, once), or the watch would wait
+for ever. The limiter lives in Redis, which a watcher may not reach (a local `labeller run`
+keeps its own embedded Redis, gone when the run ends): its columns then show "—" and a note
+says why, instead of failing the view.
 """
 
 from __future__ import annotations
@@ -87,8 +89,14 @@ class LimiterProbe:
 
 def read_job(store: Store, job_id: str, spec: JobSpec, probe: LimiterProbe, now: float) -> Reading:
     """One reading of the job: the database's figures, then the limiter's."""
-    store.finish_job_if_complete(job_id)
     summary = read_summary(store, job_id)
+    if (
+        summary.state == "running"
+        and summary.frame_count
+        and summary.finished >= summary.frame_count
+    ):
+        store.finish_job_if_complete(job_id)
+        summary = read_summary(store, job_id)
     end = now if summary.finished_at is None else min(summary.finished_at, now)
     since = max(end - RECENT_S, summary.created_at)
     per_s = recently_finished(store.engine, job_id, since) / max(end - since, 1e-3)

@@ -23,7 +23,7 @@ __all__ = ["FRAME_FIELDS", "PROMPT_FIELDS", "PromptFacts", "check_prompt", "rend
 #: Every field a prompt may name, with what it holds.
 PROMPT_FIELDS: Final[dict[str, str]] = {
     "recording": "file name of the recording, e.g. drive.h5",
-    "frame": "index of the frame in its job, from 0",
+    "frame": "index of the frame in its job, from 0 (a pilot's: in the full job)",
     "t_start_s": "start of the frame's window, in seconds from the recording's first event",
     "t_end_s": "end of the window (exclusive), in seconds from the recording's first event",
     "t_start_us": "start of the window as the file's timestamps (µs)",

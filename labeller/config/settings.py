@@ -89,8 +89,12 @@ class Settings(BaseSettings):
     #: Threads per worker process: calls wait on the network, so many per core.
     worker_concurrency: int = Field(default=8, ge=1)
     #: Port of the node's Prometheus exporter, served by one worker process per node for every
-    #: worker there (multiprocess); None or 0 turns metrics off.
+    #: worker there (multiprocess); None or 0 turns metrics off. The local workers of a command
+    #: without a broker (`labeller run` on an embedded Redis) export only when it is set.
     metrics_port: int | None = Field(default=9464, ge=0, le=65535)
+    #: Address the exporter listens on: every interface by default, as Prometheus scrapes from
+    #: another host; "127.0.0.1" keeps it to this machine.
+    metrics_host: str = Field(default="0.0.0.0", min_length=1)
     #: Simulator profiles for `--simulate` (see `labeller/simulator/config.py`).
     simulator: dict[str, Any] = Field(default_factory=dict)
 

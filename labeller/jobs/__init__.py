@@ -19,6 +19,7 @@ from labeller.jobs.plan import create_job
 from labeller.jobs.progress import Rates, rates, read_summary, wait_for_job
 from labeller.jobs.publisher import Publisher
 from labeller.jobs.requeue import requeue_failed, requeue_pending, requeue_stale
+from labeller.jobs.sampling import percentiles, spread
 
 __all__ = [
     "Estimate",
@@ -51,4 +52,6 @@ __all__ = [
     "requeue_pending",
     "requeue_stale",
     "wait_for_job",
+    "percentiles",
+    "spread",
 ]

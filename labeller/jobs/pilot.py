@@ -1,9 +1,10 @@
 """A pilot's figures, computed from its rows: per provider, agreement, and the full job's cost.
 
-Everything comes from the database (Attempt rows for calls, Frame rows for captions), so a
-pilot can be shown again at any time. Latency percentiles are over successful calls; the 429
-rate over every call; tokens and cost per captioned frame include what failed calls used. The
-full job is extrapolated with the estimate's own models (`mix_cost_usd`, `mix_minutes`,
+Everything comes from the database, so a pilot can be shown again at any time: calls, 429s,
+tokens and cost from the job summary `labeller status` and the report use, latencies from the
+Attempt rows, captions from the Frame rows. Latency percentiles are over successful calls; the
+429 rate over every call; tokens and cost per captioned frame include what failed calls used.
+The full job is extrapolated with the estimate's own models (`mix_cost_usd`, `mix_minutes`,
 `frames_per_min`), fed with measured tokens, cost and latency instead of estimated ones.
 """
 
@@ -14,22 +15,23 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import Engine
 
 from labeller.config import JobSpec, ProviderSettings
 from labeller.errors import UserError
 from labeller.jobs.estimate import ProviderEstimate, frames_per_min, mix_cost_usd, mix_minutes
+from labeller.jobs.sampling import percentiles
 from labeller.store import (
     AttemptStatus,
-    CallRow,
     CaptionRow,
     FrameState,
     Job,
     JobKind,
+    ProviderStats,
     get_job,
-    read_calls,
+    iter_attempt_facts,
     read_captions,
+    summarise,
 )
 
 __all__ = ["Agreement", "PilotReport", "ProviderPilot", "jaccard", "pilot_report", "words"]
@@ -152,24 +154,26 @@ class PilotReport:
         return None if mix is None else mix_minutes(self.full_sent, mix)
 
 
-def _percentiles(latencies: list[float]) -> dict[int, float]:
-    if not latencies:
-        return {}
-    values = np.percentile(np.asarray(latencies, dtype=float), PERCENTILES)
-    return {q: float(v) for q, v in zip(PERCENTILES, values, strict=True)}
+def _ok_latencies(engine: Engine, job_id: str) -> dict[str, list[float]]:
+    """Latency (ms) of every successful call, per provider."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for fact in iter_attempt_facts(engine, job_id):
+        if fact.status == AttemptStatus.ok.value:
+            found[fact.provider].append(fact.latency_ms)
+    return found
 
 
 def _provider(
     settings: ProviderSettings,
     share: float,
     frames: list[CaptionRow],
-    calls: list[CallRow],
+    calls: ProviderStats,
+    ok: list[float],
 ) -> ProviderPilot:
     done = [f for f in frames if f.state == FrameState.done.value]
-    ok = [c.latency_ms for c in calls if c.status == AttemptStatus.ok.value]
     n = len(done)
-    prompt = sum(c.prompt_tokens for c in calls) / n if n else None
-    completion = sum(c.completion_tokens for c in calls) / n if n else None
+    prompt = calls.prompt_tokens / n if n else None
+    completion = calls.completion_tokens / n if n else None
     mean_ms = sum(ok) / len(ok) if ok else None
     limit = None
     if prompt is not None and completion is not None and prompt + completion > 0:
@@ -182,26 +186,25 @@ def _provider(
         frames=len(frames),
         done=n,
         failed=sum(f.state == FrameState.failed.value for f in frames),
-        calls=len(calls),
-        rate_limited=sum(c.status == AttemptStatus.rate_limited.value for c in calls),
-        latency_ms=_percentiles(ok),
+        calls=calls.attempts,
+        rate_limited=calls.rate_limited,
+        latency_ms=percentiles(ok, PERCENTILES),
         latency_mean_ms=mean_ms,
         prompt_tokens_per_frame=prompt,
         completion_tokens_per_frame=completion,
-        cost_per_frame_usd=sum(c.cost_usd for c in calls) / n if n else None,
+        cost_per_frame_usd=calls.cost_usd / n if n else None,
         caption_words=sum(len((f.caption or "").split()) for f in done) / n if n else None,
-        cost_usd=sum(c.cost_usd for c in calls),
+        cost_usd=calls.cost_usd,
         frames_per_min=limit,
     )
 
 
 def _agreement(names: list[str], frames: list[CaptionRow]) -> list[Agreement]:
     """Mean pairwise Jaccard over the windows both providers of a pair captioned."""
-    by_window: dict[tuple[int, int, int, int], dict[str, set[str]]] = defaultdict(dict)
+    by_window: dict[int | None, dict[str, set[str]]] = defaultdict(dict)
     for f in frames:
         if f.state == FrameState.done.value and f.caption is not None:
-            window = (f.t_start_us, f.t_end_us, f.i_start, f.i_end)
-            by_window[window][f.provider] = words(f.caption)
+            by_window[f.full_index][f.provider] = words(f.caption)
     pairs = []
     for a, b in itertools.combinations(names, 2):
         scores = [jaccard(w[a], w[b]) for w in by_window.values() if a in w and b in w]
@@ -227,24 +230,28 @@ def pilot_report(engine: Engine, job_id: str) -> PilotReport:
     job = _require_pilot(get_job(engine, job_id), job_id)
     spec = JobSpec.model_validate_json(job.spec)
     frames = read_captions(engine, job_id)
-    calls = read_calls(engine, job_id)
+    calls = summarise(engine, job).providers
+    latencies = _ok_latencies(engine, job_id)
     total_weight = sum(p.weight for p in spec.providers)
     frames_of: dict[str, list[CaptionRow]] = defaultdict(list)
-    calls_of: dict[str, list[CallRow]] = defaultdict(list)
     for f in frames:
         frames_of[f.provider].append(f)
-    for c in calls:
-        calls_of[c.provider].append(c)
     names = [p.name for p in spec.providers]
     return PilotReport(
         job_id=job.id,
         state=job.state,
         simulated=job.simulated,
-        sample=len({(f.t_start_us, f.t_end_us, f.i_start, f.i_end) for f in frames}),
+        sample=len({f.full_index for f in frames}),
         full_frames=job.full_frames or 0,
         full_skipped=job.full_skipped or 0,
         providers=[
-            _provider(p, p.weight / total_weight, frames_of[p.name], calls_of[p.name])
+            _provider(
+                p,
+                p.weight / total_weight,
+                frames_of[p.name],
+                calls.get(p.name, ProviderStats()),
+                latencies.get(p.name, []),
+            )
             for p in spec.providers
         ],
         agreement=_agreement(names, frames),

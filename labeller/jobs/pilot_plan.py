@@ -1,10 +1,11 @@
 """Plan a pilot: a sample of frames spread over the recording, each pinned to every provider.
 
 A pilot is a job like any other, so the workers need nothing new: the sample's window k is
-written once per provider p, as frame `k * P + p` pinned to that provider. Its spec clears every
-fallback (a provider retries its own frame, so each answers for itself; 429s still wait and
-retry) and turns the caption cache off (two providers' frames of one window are identical
-images, and every figure must come from a real call).
+written once per provider p, as frame `k * P + p` pinned to that provider, its `full_index`
+the frame number the full job gives that window (so every provider's prompt names the same
+frame). Its spec clears every fallback (a provider retries its own frame, so each answers for
+itself; 429s still wait and retry) and turns the caption cache off (two providers' frames of
+one window are identical images, and every figure must come from a real call).
 
 Planning reads the windows twice: once to count them (the sample is spread over all the frames
 a full job would send), once to pick the sample. Memory stays one row per sampled frame.
@@ -20,10 +21,11 @@ from labeller.config import CacheSettings, ProviderSettings, Settings
 from labeller.errors import RecordingError
 from labeller.frames import Window, plan_windows
 from labeller.jobs.plan import new_job
+from labeller.jobs.sampling import spread
 from labeller.recordings import Recording
 from labeller.store import FrameState, JobKind, Store
 
-__all__ = ["PilotPlan", "create_pilot", "pilot_settings", "spread"]
+__all__ = ["PilotPlan", "create_pilot", "pilot_settings"]
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,6 @@ class PilotPlan:
     @property
     def full_sent(self) -> int:
         return self.full_frames - self.full_skipped
-
-
-def spread(population: int, sample: int) -> list[int]:
-    """`sample` positions in `range(population)`, the middle of `sample` equal parts: evenly
-    spread, first and last part included. All of them when `sample >= population`."""
-    if sample >= population:
-        return list(range(population))
-    return [(2 * k + 1) * population // (2 * sample) for k in range(sample)]
 
 
 def pilot_settings(settings: Settings) -> Settings:
@@ -75,6 +69,7 @@ def _pilot_rows(
             for p, provider in enumerate(providers):
                 yield {
                     "index": sampled * len(providers) + p,
+                    "full_index": window.index,
                     "t_start_us": window.t_start_us,
                     "t_end_us": window.t_end_us,
                     "i_start": window.i_start,

@@ -90,6 +90,13 @@ class LocalSession:
             env["LABELLER_SIMULATOR_URL"] = self.simulator_url
         if self._config_path is not None:
             env["LABELLER_CONFIG"] = str(self._config_path.resolve())
+        if (
+            self._settings.broker_url is None
+            and "metrics_port" not in self._settings.model_fields_set
+        ):
+            # A run on its own embedded Redis exports no metrics unless asked to (file or
+            # LABELLER_METRICS_PORT): no port opened on every interface by a trial run.
+            env["LABELLER_METRICS_PORT"] = "0"
         return env
 
     def alive(self) -> bool:

@@ -52,7 +52,8 @@ FRAMES = MetricSpec(
     "labeller_frames_total",
     Kind.counter,
     ("outcome", "provider"),
-    "Frame tasks ended, by outcome (done, cached, failed, rerouted, duplicate, paused); provider: "
+    "Frame tasks (deliveries of a frame to a worker) by how each ended, not frames by state: "
+    "outcome done, cached, failed (these end a frame), rerouted, duplicate, paused; provider: "
     "the one that captioned it (done), the next one (rerouted), else the queue's.",
 )
 ATTEMPTS = MetricSpec(
@@ -73,8 +74,10 @@ FALLBACKS = MetricSpec(
     "labeller_fallbacks_total",
     Kind.counter,
     ("from_provider", "to_provider", "reason"),
-    "Frames moved along a fallback chain; reason: the limiter's (rpm, tpm, in_flight, cooldown, "
-    "breaker, disabled, limiter) when the first had no slot, else the failed call's status.",
+    "Moves of a frame to the next provider of its fallback chain, counted when made, even if no "
+    "call follows (the frame waits or moves on); reason: the limiter's (rpm, tpm, in_flight, "
+    "cooldown, breaker, disabled, limiter) when the first had no slot, else the failed call's "
+    "status.",
 )
 TOKENS = MetricSpec(
     "labeller_tokens_total",

@@ -9,16 +9,25 @@ Files of dead processes: their live gauges (calls in flight) are dropped at once
 (`mark_process_dead`), while their counters stay, so a node's totals never go down while any of
 its workers runs; the first worker to start on a node where none runs wipes them all (a counter
 reset, which Prometheus expects of a restart).
+
+The default directory lives in the shared temp dir, so it must be this user's alone: made
+0700, and one left by another user (or writable by others, or a link) is refused rather than
+written to or read from.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from labeller.errors import ConfigError
 
 __all__ = [
     "MULTIPROC_ENV",
@@ -27,6 +36,7 @@ __all__ = [
     "enable",
     "forget_dead",
     "pid_alive",
+    "private",
     "retire",
 ]
 
@@ -34,10 +44,34 @@ __all__ = [
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def default_directory(port: int) -> Path:
-    """One directory per user and exporter port: the workers of a node that share the port
-    share the directory, and two deployments on different ports do not mix."""
-    return Path(tempfile.gettempdir()) / f"labeller-metrics-{os.getuid()}-{port}"
+def default_directory(port: int, key_prefix: str) -> Path:
+    """One directory per user, exporter port and key prefix: the workers of a node that share
+    all three share the directory; two deployments on one host (another port or prefix) do not
+    mix."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key_prefix)[:40]
+    if safe != key_prefix:  # keep prefixes that read the same apart
+        safe += "-" + hashlib.sha256(key_prefix.encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"labeller-metrics-{os.getuid()}-{port}-{safe}"
+
+
+def private(directory: Path, uid: int | None = None) -> None:
+    """ConfigError unless `directory` is a real directory owned by `uid` (this process's by
+    default) that no one else may write to: in a shared temp dir another user could have made
+    it first, to feed this node's metrics or read them."""
+    uid = os.getuid() if uid is None else uid
+    info = directory.lstat()
+    fix = f"remove it or set {MULTIPROC_ENV} to a directory of your own"
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"metrics directory {directory}: not a directory (a link?); {fix}")
+    if info.st_uid != uid:
+        raise ConfigError(
+            f"metrics directory {directory}: owned by uid {info.st_uid}, not {uid}; {fix}"
+        )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            f"metrics directory {directory}: writable by other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); {fix}"
+        )
 
 
 def pid_alive(pid: int) -> bool:
@@ -50,13 +84,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def enable(port: int) -> Path:
+def enable(port: int, key_prefix: str) -> Path:
     """Turn multiprocess mode on for this process and its children; returns the directory.
 
-    Keeps a `PROMETHEUS_MULTIPROC_DIR` the user set, else uses `default_directory(port)`.
+    Keeps a `PROMETHEUS_MULTIPROC_DIR` the user set (trusted as it is: a volume shared by a
+    node's containers may well be group-writable), else uses `default_directory`, which must
+    be `private`. ConfigError or OSError when the directory cannot be used.
     """
-    directory = Path(os.environ.get(MULTIPROC_ENV) or default_directory(port))
+    chosen = os.environ.get(MULTIPROC_ENV)
+    directory = Path(chosen or default_directory(port, key_prefix))
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not chosen:
+        private(directory)
     os.environ[MULTIPROC_ENV] = str(directory)
     _store_in_files()
     clean_stale(directory, os.getpid())

@@ -19,18 +19,20 @@ __all__ = ["WorkerMetrics"]
 
 
 class WorkerMetrics:
-    """Multiprocess mode on `port`'s directory; `start` serves the node if the port is free."""
+    """Multiprocess mode on the directory of `port` and `key_prefix`; `start` serves the node
+    on `host:port` if the port is free."""
 
     def __init__(
         self,
         port: int,
         *,
+        key_prefix: str,
         depths: QueueDepths | None = None,
         host: str = "0.0.0.0",
         retry_s: float = 10.0,
     ) -> None:
         self._pid = os.getpid()
-        self.directory = enable(port)
+        self.directory = enable(port, key_prefix)
         self._exporter = Exporter(port, self.directory, depths=depths, host=host, retry_s=retry_s)
         self._lock = threading.Lock()
         self._observer: tuple[int, PipelineObserver] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labeller.pipeline.context import prompt_digest
+from labeller.pipeline.context import cache_key, frame_prompt, prompt_digest
 from labeller.pipeline.label import Pipeline
 from labeller.pipeline.messages import FrameMessage, Outcome, OutcomeKind
 from labeller.pipeline.observer import NullObserver, PipelineObserver
@@ -14,5 +14,7 @@ __all__ = [
     "OutcomeKind",
     "Pipeline",
     "PipelineObserver",
+    "cache_key",
+    "frame_prompt",
     "prompt_digest",
 ]

@@ -15,7 +15,7 @@ from labeller.recordings import Recording, open_recording
 from labeller.routing import Price, RouteLimits, Router, price_for
 from labeller.store import ClaimedFrame, Store, get_job
 
-__all__ = ["JobContext", "Resources", "prompt_digest"]
+__all__ = ["JobContext", "Resources", "cache_key", "frame_prompt", "prompt_digest"]
 
 #: The `key_alias` of a provider without keys (servers without auth).
 NO_KEY = "-"
@@ -46,31 +46,64 @@ class JobContext:
 
     def prompt_for(self, frame: ClaimedFrame) -> str:
         """The prompt sent with `frame`: the job's template filled with the frame's metadata."""
-        spec = self.spec
-        return spec.prompt_for(
-            PromptFacts(
-                recording=spec.recording,
-                frame=frame.index,
-                t_start_us=frame.t_start_us,
-                t_end_us=frame.t_end_us,
-                origin_us=self.origin_us,
-                event_count=frame.i_end - frame.i_start,
-                renderer=spec.render.mode,
-                width=self.width,
-                height=self.height,
-            )
+        return frame_prompt(
+            self.spec,
+            window=frame.window,
+            t_start_us=frame.t_start_us,
+            t_end_us=frame.t_end_us,
+            event_count=frame.i_end - frame.i_start,
+            origin_us=self.origin_us,
+            width=self.width,
+            height=self.height,
         )
 
     def cache_key(self, image_hash: str, prompt: str) -> str:
-        """What exact cache hits match on, with the job's `prompt_hash` and the model.
+        """What exact cache hits match on (see `cache_key`)."""
+        return cache_key(self.spec, image_hash, prompt)
 
-        `prompt_hash` names the template; when the text sent differs from it (fields were
-        filled), that text is folded into the key, so a caption is reused only for the same
-        image asked with the same words. A plain prompt keeps the image digest as it was.
-        """
-        if prompt == self.spec.prompt:
-            return image_hash
-        return hashlib.sha256(f"{image_hash}\n{prompt}".encode()).hexdigest()[:32]
+
+def frame_prompt(
+    spec: JobSpec,
+    *,
+    window: int,
+    t_start_us: int,
+    t_end_us: int,
+    event_count: int,
+    origin_us: int,
+    width: int,
+    height: int,
+) -> str:
+    """The prompt sent for one frame: the job's template filled with the frame's metadata.
+
+    `window` is the frame number the full job gives it; `origin_us` the recording's first
+    event; `width`/`height` the sensor's. `labeller show` rebuilds it to check a digest.
+    """
+    return spec.prompt_for(
+        PromptFacts(
+            recording=spec.recording,
+            frame=window,
+            t_start_us=t_start_us,
+            t_end_us=t_end_us,
+            origin_us=origin_us,
+            event_count=event_count,
+            renderer=spec.render.mode,
+            width=width,
+            height=height,
+        )
+    )
+
+
+def cache_key(spec: JobSpec, image_hash: str, prompt: str) -> str:
+    """What exact cache hits match on (stored as the frame's `image_hash`), with the job's
+    `prompt_hash` and the model.
+
+    `prompt_hash` names the template; when the text sent differs from it (fields were
+    filled), that text is folded into the key, so a caption is reused only for the same
+    image asked with the same words. A plain prompt keeps the image digest as it was.
+    """
+    if prompt == spec.prompt:
+        return image_hash
+    return hashlib.sha256(f"{image_hash}\n{prompt}".encode()).hexdigest()[:32]
 
 
 class Resources:

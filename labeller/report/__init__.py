@@ -9,7 +9,8 @@ them out; `output` writes the file atomically.
 from __future__ import annotations
 
 from labeller.report.data import ProgressFn, ReportData, collect
-from labeller.report.gallery import Gallery, GalleryItem, build_gallery, spread
+from labeller.report.format import duration, instant
+from labeller.report.gallery import Gallery, GalleryItem, build_gallery
 from labeller.report.output import check_output, write_atomically
 from labeller.report.page import render_page
 
@@ -21,7 +22,8 @@ __all__ = [
     "build_gallery",
     "check_output",
     "collect",
+    "duration",
+    "instant",
     "render_page",
-    "spread",
     "write_atomically",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from labeller.config import JobSpec
+from labeller.jobs import percentiles
 from labeller.store import (
     AttemptStatus,
     FailureGroup,
@@ -141,11 +142,10 @@ def _timeline(done: dict[str, array[float]], failed: array[float], span_s: float
 
 
 def _latency(values: array[float]) -> Latency | None:
-    if not values:
+    p = percentiles(values, (5, 25, 50, 75, 90, 95, 99))
+    if not p:
         return None
-    a = np.asarray(values)
-    p5, p25, p50, p75, p90, p95, p99 = np.percentile(a, [5, 25, 50, 75, 90, 95, 99])
-    return Latency(len(a), p5, p25, p50, p75, p90, p95, p99, float(a.max()))
+    return Latency(len(values), p[5], p[25], p[50], p[75], p[90], p[95], p[99], max(values))
 
 
 def _read_frame_ends(

@@ -19,21 +19,30 @@ def money(usd: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """3.6 s, 12 min 5 s, 2 h 03 min."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    """`3.6 s`, `42 s`, `12 min`, `12 min 05 s`, `2 h 03 min`: the report's and the terminal
+    views' (`status --watch`) one way to say how long."""
+    if seconds < 9.95:
+        return f"{max(seconds, 0.0):.1f} s"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min" if s % 60 == 0 else f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def instant(epoch_s: float | None) -> str:
-    """An epoch time as `2026-11-26 07:40:12 UTC`, or an em dash."""
+def instant(epoch_s: float | None, *, seconds: bool = True, zone: bool = True) -> str:
+    """An epoch time as `2026-11-26 07:40:12 UTC`, or an em dash; without `seconds`
+    `2026-11-26 07:40 UTC`; without `zone` no ` UTC` (for a column whose header says it).
+
+    Every view says UTC, the report and the terminal's `jobs` and `show` alike: a job's
+    workers may run on machines in other time zones, and exports stamp UTC too.
+    """
     if epoch_s is None:
         return "—"
-    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    text = datetime.fromtimestamp(epoch_s, UTC).strftime(shape)
+    return text + " UTC" if zone else text
 
 
 def percent(part: float, whole: float) -> str:

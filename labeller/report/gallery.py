@@ -8,7 +8,6 @@ moved or gone leaves a note in the gallery's place rather than failing the repor
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sqlalchemy import Engine
 from labeller.config import JobSpec
 from labeller.errors import LabellerError
 from labeller.frames import encode_for_request, render_window
+from labeller.jobs import spread
 from labeller.recordings import open_recording
 from labeller.report.data import ProgressFn
 from labeller.store import (
@@ -26,7 +26,7 @@ from labeller.store import (
     sample_frames,
 )
 
-__all__ = ["Gallery", "GalleryItem", "build_gallery", "spread"]
+__all__ = ["Gallery", "GalleryItem", "build_gallery"]
 
 #: Longest side (pixels) of a gallery image: large sensors are shrunk to keep the file small.
 GALLERY_MAX_SIDE = 640
@@ -49,16 +49,6 @@ class Gallery:
     origin_us: int = 0
 
 
-def spread(indexes: Sequence[int], count: int) -> list[int]:
-    """Up to `count` of `indexes`, evenly spaced from the first to the last."""
-    n = len(indexes)
-    if n <= count:
-        return list(indexes)
-    if count == 1:
-        return [indexes[0]]
-    return sorted({indexes[round(i * (n - 1) / (count - 1))] for i in range(count)})
-
-
 def build_gallery(
     engine: Engine,
     job_id: str,
@@ -69,7 +59,8 @@ def build_gallery(
     """Redraw up to `count` done frames of the job; never raises for a missing recording."""
     if count <= 0:
         return Gallery([], "gallery left out (--gallery 0)")
-    frames = sample_frames(engine, job_id, spread(done_frame_indexes(engine, job_id), count))
+    indexes = done_frame_indexes(engine, job_id)
+    frames = sample_frames(engine, job_id, [indexes[i] for i in spread(len(indexes), count)])
     if not frames:
         return Gallery([], "no frame has been captioned yet")
     origin = first_frame_start_us(engine, job_id) or 0

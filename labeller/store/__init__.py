@@ -51,7 +51,7 @@ from labeller.store.monitor import (
     provider_activity,
     recently_finished,
 )
-from labeller.store.pilot import CallRow, CaptionRow, read_calls, read_captions
+from labeller.store.pilot import CaptionRow, full_indexes, read_captions
 from labeller.store.queries import (
     FrameRow,
     JobSummary,
@@ -78,7 +78,6 @@ __all__ = [
     "AttemptStatus",
     "Base",
     "CachedCaption",
-    "CallRow",
     "CaptionRow",
     "ClaimedFrame",
     "Frame",
@@ -118,7 +117,7 @@ __all__ = [
     "make_engine",
     "normalise_url",
     "phash_bands",
-    "read_calls",
+    "full_indexes",
     "read_captions",
     "sample_frames",
     "sqlite_path",

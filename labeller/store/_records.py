@@ -24,6 +24,13 @@ class ClaimedFrame:
     t_start_us: int
     t_end_us: int
     attempts: int
+    #: A pilot's frame: its window's index in the full job (see `Frame.full_index`).
+    full_index: int | None = None
+
+    @property
+    def window(self) -> int:
+        """The frame number the full job gives this window: what a prompt's `{frame}` says."""
+        return self.index if self.full_index is None else self.full_index
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,8 @@ class Frame(Base):
         Index("ix_frames_image_hash", "image_hash"),
         # The feeder's question: a job's next pending frames for one provider, in order.
         Index("ix_frames_feed", "job_id", "state", "provider", "index"),
+        # `status --watch`: frames a job finished recently.
+        Index("ix_frames_job_finished", "job_id", "finished_at"),
         *(Index(f"ix_frames_job_phash_b{band}", "job_id", f"phash_b{band}") for band in range(4)),
     )
 
@@ -187,13 +189,20 @@ class Frame(Base):
     thumb: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     cached_from_job: Mapped[str | None] = mapped_column(String(32), default=None)
     cached_from_frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: A pilot's frame: the index the full job gives its window (what `{frame}` in a prompt
+    #: names); None in a full job, where `index` is that number.
+    full_index: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Attempt(Base):
     """One provider call: which path a frame took is a query, not a guess."""
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_job_frame", "job_id", "frame_index"),)
+    __table_args__ = (
+        Index("ix_attempts_job_frame", "job_id", "frame_index"),
+        # `status --watch`: a job's attempts started recently.
+        Index("ix_attempts_job_started", "job_id", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))

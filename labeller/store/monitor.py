@@ -26,6 +26,9 @@ __all__ = [
     "recently_finished",
 ]
 
+#: The largest frame index the `frames.index` column holds (INTEGER: 32-bit on PostgreSQL).
+MAX_FRAME_INDEX = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class JobListing:
@@ -104,7 +107,13 @@ class FrameDetail:
 
 
 def frame_detail(engine: Engine, job_id: str, index: int) -> FrameDetail | None:
-    """Frame `index` of the job with its attempts (detached rows), or None if there is none."""
+    """Frame `index` of the job with its attempts (detached rows), or None if there is none.
+
+    An index no frame can have (negative, or past the 32-bit column PostgreSQL keeps) is
+    None without a query: SQLite refuses ints past 2**63 with an OverflowError.
+    """
+    if not 0 <= index <= MAX_FRAME_INDEX:
+        return None
     with translated("reading a frame"), Session(engine, expire_on_commit=False) as session:
         frame = session.scalar(select(Frame).where(Frame.job_id == job_id, Frame.index == index))
         if frame is None:

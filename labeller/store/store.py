@@ -59,7 +59,7 @@ _CLAIM = (
         attempts=_C.attempts + 1,
         updated_at=bindparam("b_now"),
     )
-    .returning(_C.i_start, _C.i_end, _C.t_start_us, _C.t_end_us, _C.attempts)
+    .returning(_C.i_start, _C.i_end, _C.t_start_us, _C.t_end_us, _C.attempts, _C.full_index)
 )
 #: A frame that keeps killing its worker ends here instead of looping forever.
 _GIVE_UP = (
@@ -225,7 +225,17 @@ class Store(JobStateWrites, FeedWrites, CacheWrites):
                     _GIVE_UP, {**frame, "b_reason": f"gave up after {max_attempts} attempts"}
                 )
                 return None
-        return ClaimedFrame(job_id, index, *(int(value) for value in row))
+        i_start, i_end, t_start_us, t_end_us, attempts, full_index = row
+        return ClaimedFrame(
+            job_id,
+            index,
+            int(i_start),
+            int(i_end),
+            int(t_start_us),
+            int(t_end_us),
+            int(attempts),
+            None if full_index is None else int(full_index),
+        )
 
     def renew_lease(self, frame: ClaimedFrame, worker: str, lease_s: float) -> bool:
         """Extend `worker`'s lease from now, just before a call; False if it was lost."""

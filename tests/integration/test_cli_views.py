@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,13 +26,23 @@ import yaml
 from PIL import Image
 from sqlalchemy import Engine, create_engine, func, select, update
 
+from labeller.cli._frame_view import write_pseudo_frame
 from labeller.config import JobSpec, load_settings
 from labeller.frames import image_digest
 from labeller.jobs import create_job
 from labeller.local import LocalWorkers
 from labeller.recordings import open_recording, write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
-from labeller.store import Attempt, AttemptStatus, Frame, Job, Store, make_engine, upgrade
+from labeller.store import (
+    Attempt,
+    AttemptStatus,
+    Frame,
+    Job,
+    Store,
+    frame_detail,
+    make_engine,
+    upgrade,
+)
 from tests.integration.conftest import LABELLER, FinishedJob
 
 WaitUntil = Callable[..., None]
@@ -43,6 +54,11 @@ def job_db(finished_job: FinishedJob) -> Iterator[Engine]:
     engine = create_engine(finished_job.database_url)
     yield engine
     engine.dispose()
+
+
+def _utc(epoch_s: float | None, shape: str) -> str:
+    assert epoch_s is not None
+    return datetime.fromtimestamp(epoch_s, UTC).strftime(shape)
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -68,6 +84,7 @@ def test_jobs_lists_the_job_with_its_progress_and_spend(
             select(func.sum(Attempt.cost_usd)).where(Attempt.job_id == finished_job.job_id)
         )
         frames = conn.scalar(select(Job.frame_count).where(Job.id == finished_job.job_id))
+        created = conn.scalar(select(Job.created_at).where(Job.id == finished_job.job_id))
     listed = finished_job.labeller("jobs", "--json")
     assert listed.returncode == 0, listed.stderr
     [entry] = [j for j in json.loads(listed.stdout) if j["job_id"] == finished_job.job_id]
@@ -83,6 +100,9 @@ def test_jobs_lists_the_job_with_its_progress_and_spend(
     assert f"{counts.get('done', 0)}/{frames}" in row
     assert entry["state"] == "done" and "done" in row and "rec.h5" in row
     assert f"{spend:.4f}*" in row  # simulated, explained under the table
+    # Times are UTC, as in the report: the header says so.
+    assert "created UTC" in table.stdout
+    assert _utc(created, "%Y-%m-%d %H:%M") in row
     assert "* simulated" in table.stdout
 
     other = finished_job.labeller("jobs", "--state", "paused", "--json")
@@ -163,6 +183,7 @@ def test_show_prints_every_attempt_and_the_image_captioned(
     # The worker hashed the PNG it sent: the file holds the very same bytes.
     assert frame.image_hash is not None and image_digest(out.read_bytes()) == frame.image_hash
     assert f"wrote {out} (320x240): the image that was captioned" in flat
+    assert f"finished {_utc(frame.finished_at, '%Y-%m-%d %H:%M:%S')} UTC" in flat
 
 
 def test_show_errors_are_one_line(
@@ -205,6 +226,69 @@ def test_show_errors_are_one_line(
     )
     assert found.returncode == 0, found.stderr
     assert "the image that was captioned" in found.stdout
+
+
+def test_show_refuses_an_impossible_frame_and_a_bad_image_path_at_once(
+    finished_job: FinishedJob, job_db: Engine, tmp_path: Path
+) -> None:
+    job_id = finished_job.job_id
+    with job_db.connect() as conn:
+        frames = int(conn.scalar(select(Job.frame_count).where(Job.id == job_id)) or 0)
+    # Past SQLite's 64-bit integers: once an OverflowError's traceback.
+    huge = "99999999999999999999"
+    assert _one_line_error(finished_job.labeller("show", job_id, huge)) == (
+        f"error: frame {huge}: job {job_id} has frames 0 to {frames - 1}"
+    )
+    # A folder that is not there is named before the frame is rendered; nothing is written.
+    missing = tmp_path / "missing" / "f.png"
+    assert _one_line_error(finished_job.labeller("show", job_id, "0", "--image", str(missing))) == (
+        f"error: {missing}: folder {missing.parent} does not exist"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_image_confirms_the_digest_of_a_templated_prompt(tmp_path: Path) -> None:
+    """The worker folds each frame's filled prompt into the stored key: `show --image`
+    rebuilds the same prompt from the recording and the frame, and finds the same key."""
+    recording = tmp_path / "rec.h5"
+    write_sample(recording, duration_s=0.3, width=160, height=120, rate_hz=1e5, seed=4)
+    config = tmp_path / "labeller.yaml"
+    settings = {
+        "database_url": f"sqlite:///{tmp_path / 'labeller.db'}",
+        "prompt": "Frame {frame} of {recording} at {t_start_s:.2f} s: what moves?",
+        "binning": {"window": "100ms"},
+        "providers": [{"name": "openai", "kind": "openai", "model": "gpt-4o-mini"}],
+        "simulator": {"seed": 1, "models": {"gpt-4o-mini": {"latency_ms": 5}}},
+    }
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    env = {**os.environ, "LABELLER_CONFIG": str(config), "OPENAI_API_KEY": "sk-test-" + "0" * 24}
+    for name in ("LABELLER_BROKER_URL", "LABELLER_DATABASE_URL", "LABELLER_KEY_PREFIX"):
+        env.pop(name, None)
+    ran = subprocess.run(
+        [*LABELLER, "run", str(recording), "--simulate", "--workers", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    job_id = ran.stdout.strip().splitlines()[-1].removeprefix("job id: ").strip()
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'labeller.db'}")
+    try:
+        with engine.connect() as conn:
+            spec = JobSpec.model_validate_json(
+                conn.scalar(select(Job.spec).where(Job.id == job_id)) or ""
+            )
+        frame = frame_detail(engine, job_id, 1)
+    finally:
+        engine.dispose()
+    assert frame is not None and frame.frame.image_hash is not None
+    out = tmp_path / "frame.png"
+
+    written = write_pseudo_frame(job_id, spec, frame.frame, out, None)
+
+    # The stored key is not the image's digest alone (the filled prompt is folded in), and
+    # the image written is the one captioned.
+    assert frame.frame.image_hash != image_digest(out.read_bytes())
+    assert written.matches is True
 
 
 # --- status --watch ---------------------------------------------------------------------------

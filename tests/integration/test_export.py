@@ -185,7 +185,8 @@ def test_every_format_holds_the_database_rows(
     got_frames, got_attempts = read_export(out, fmt)
     assert got_frames == as_stored(fmt, only(frames, FRAME_KEYS))
     assert got_attempts == as_stored(fmt, only(attempts, ATTEMPT_KEYS))
-    assert list(tmp_path.glob("*.part")) == []
+    # Nothing but the export is left in the folder: no temporary file of the writes.
+    assert sorted(tmp_path.iterdir()) == sorted(result.files)
     for written in result.files:
         assert b"sk-test-" not in written.read_bytes() and b"sk-ant-" not in written.read_bytes()
 
@@ -282,6 +283,21 @@ def test_a_failed_export_leaves_the_old_file_alone(
         export_job(finished_engine, finished_job.job_id, out, attempts=True)
     assert out.read_text() == "previous export\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["captions.attempts.csv", "captions.csv"]
+
+
+def test_a_persons_part_file_survives_an_export(
+    finished_job: FinishedJob, finished_engine: Engine, tmp_path: Path
+) -> None:
+    """Exports once wrote `NAME.part` and deleted it; a file of that name is not ours."""
+    out = tmp_path / "captions.jsonl"
+    (tmp_path / "captions.jsonl.part").write_text("notes of mine\n")
+
+    result = export_job(finished_engine, finished_job.job_id, out, attempts=True)
+
+    assert (tmp_path / "captions.jsonl.part").read_text() == "notes of mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["captions.jsonl.part", *(p.name for p in result.files)]
+    )
 
 
 # --- failed frames: a job of its own -------------------------------------------------------------

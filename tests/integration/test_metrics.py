@@ -1,26 +1,29 @@
 """The workers' Prometheus exporter during and after a real job, checked against the database.
 
 Two real worker processes (threads pool) share one node's metrics directory; the first to bind
-`metrics_port` serves both, summed. The simulator sheds a third of `openai`'s calls with 429s and
-each provider falls back to the other, so 429s (their keys cooling down) and fallbacks occur.
+`metrics_port` (a free one, on 127.0.0.1: never the default 9464 a real node may serve) serves
+both, summed. The providers and simulator are the session's finished job's (`openai` sheds a third
+of its calls with 429s, each falls back to the other), so 429s (keys cooling down) and fallbacks
+occur.
 The exporter is scraped while the job runs and again once every frame has ended (the workers
 still up), and each counter must equal what the Attempt and Frame rows say.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
+import stat
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 
@@ -31,6 +34,7 @@ from labeller.metrics import METRICS, Kind, default_directory
 from labeller.recordings import open_recording, write_sample
 from labeller.simulator import SimulatorConfig, SimulatorServer
 from labeller.store import Attempt, AttemptStatus, Frame, FrameState, Store, make_engine, upgrade
+from tests.integration.conftest import finished_job_config
 
 OPENAI_KEY = "sk-proj-" + "Mx9" * 14
 ANTHROPIC_KEY = "sk-ant-" + "Pq3" * 14
@@ -79,49 +83,18 @@ def scrape(url: str) -> Scrape | None:
     return Scrape(response.text, samples, {f.name for f in families})
 
 
+def _config(workdir: Path) -> dict[str, object]:
+    """The finished job's providers and simulator, with the feeder topping queues up quickly."""
+    config = finished_job_config(workdir)
+    config["feeder"] = {"interval_s": 0.2}
+    return config
+
+
 @pytest.fixture
-def simulator() -> Iterator[SimulatorServer]:
-    config = SimulatorConfig.model_validate(
-        {
-            "seed": 11,
-            "models": {
-                "gpt-4o-mini": {"latency_ms": 60, "latency_jitter_ms": 20, "rate_limit_rate": 0.3},
-                "claude-haiku-4-5": {"latency_ms": 120, "latency_jitter_ms": 40},
-            },
-        }
-    )
+def simulator(tmp_path: Path) -> Iterator[SimulatorServer]:
+    config = SimulatorConfig.model_validate(_config(tmp_path)["simulator"])
     with SimulatorServer(config) as server:
         yield server
-
-
-def _config(path: Path, port: int) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "binning": {"window": "50ms"},
-                "max_attempts": 4,
-                "metrics_port": port,
-                "feeder": {"interval_s": 0.2},
-                "providers": [
-                    {
-                        "name": "openai",
-                        "kind": "openai",
-                        "model": "gpt-4o-mini",
-                        "weight": 0.5,
-                        "fallback": ["anthropic"],
-                    },
-                    {
-                        "name": "anthropic",
-                        "kind": "anthropic",
-                        "model": "claude-haiku-4-5",
-                        "weight": 0.5,
-                        "fallback": ["openai"],
-                    },
-                ],
-            }  # fmt: skip
-        )
-    )
-    return path
 
 
 @dataclass(frozen=True)
@@ -138,6 +111,8 @@ class Recorded:
     failed: int
     #: Pids of the worker processes that made calls.
     worker_pids: set[str]
+    #: Times a frame's call went to another provider than its previous call.
+    switches: int
 
 
 def recorded(engine: Engine) -> Recorded:
@@ -173,7 +148,25 @@ def recorded(engine: Engine) -> Recorded:
             cached=int(cached or 0),
             failed=int(failed or 0),
             worker_pids={w.split(":")[1] for w in conn.scalars(select(Attempt.worker))},
+            switches=_switches(
+                conn.execute(
+                    select(Attempt.frame_index, Attempt.provider).order_by(
+                        Attempt.frame_index, Attempt.id
+                    )
+                )
+            ),
         )
+
+
+def _switches(calls: Iterable[tuple[int, str]]) -> int:
+    """Provider changes between consecutive calls of a frame, `calls` in order per frame."""
+    last: tuple[int, str] | None = None
+    changes = 0
+    for frame, provider in calls:
+        if last is not None and last[0] == frame and last[1] != provider:
+            changes += 1
+        last = (frame, provider)
+    return changes
 
 
 def test_metrics_match_the_database(
@@ -187,21 +180,28 @@ def test_metrics_match_the_database(
 ) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/metrics"
-    database_url = f"sqlite:///{tmp_path / 'labeller.db'}"
+    config = _config(tmp_path)
+    database_url = str(config["database_url"])
+    config_path = tmp_path / "labeller.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     env = {
         "LABELLER_BROKER_URL": redis_url,
         "LABELLER_DATABASE_URL": database_url,
         "LABELLER_KEY_PREFIX": key_prefix,
-        "LABELLER_CONFIG": str(_config(tmp_path / "labeller.yaml", port)),
+        "LABELLER_CONFIG": str(config_path),
         "LABELLER_SIMULATOR_URL": simulator.url,
+        # Over the suite's 0 (tests/conftest.py): this test's own port, on this machine only.
+        "LABELLER_METRICS_PORT": str(port),
+        "LABELLER_METRICS_HOST": "127.0.0.1",
         "OPENAI_API_KEY": OPENAI_KEY,
         "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    # The workers choose the node's directory themselves (one per port, fresh here).
+    # The workers choose the node's directory themselves (one per port and prefix, fresh here).
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    request.addfinalizer(lambda: shutil.rmtree(default_directory(port), ignore_errors=True))
+    directory = default_directory(port, key_prefix)
+    request.addfinalizer(lambda: shutil.rmtree(directory, ignore_errors=True))
     settings = load_settings()
     engine = make_engine(database_url)
     upgrade(engine)
@@ -288,8 +288,19 @@ def test_metrics_match_the_database(
         assert calls[(provider,)] == made
         # Every call had a slot first (no lease was lost between slot and call here).
         assert slots[(provider,)] == made
-    fallbacks = final.by("labeller_fallbacks_total", "from_provider", "to_provider")
-    assert fallbacks.get(("openai", "anthropic"), 0) > 0
+    # Fallbacks as a whole cannot equal a count of rows: a move for want of a slot (reason
+    # cooldown, rpm, ...) leaves none, a move that ends in a wait has no call after it, and a
+    # frame may move there and back between two calls. Two parts can be checked all the same:
+    # - a 429 is never the frame's last word and each provider's chain is the other one, so
+    #   every 429 moved its frame exactly once, to the other provider (reason rate_limited);
+    # - every change of provider between a frame's consecutive calls took at least one move.
+    other = {"openai": "anthropic", "anthropic": "openai"}
+    moves = final.by("labeller_fallbacks_total", "from_provider", "to_provider", "reason")
+    assert {(f, t): n for (f, t, r), n in moves.items() if r == "rate_limited"} == {
+        (p, other[p]): float(n) for p, n in limited.items()
+    }
+    assert db.switches > 0, "429s on openai should have sent some frames' calls to anthropic"
+    assert final.total("labeller_fallbacks_total") >= db.switches
     assert set(final.by("labeller_calls_in_flight", "provider").values()) == {0.0}
     assert final.by("labeller_queue_depth", "queue") == {(q,): float(n) for q, n in lengths.items()}
 
@@ -300,8 +311,11 @@ def test_metrics_match_the_database(
     assert final.families <= documented
     assert documented - final.families == {"labeller_slot_refusals"}
 
-    # Both worker processes made calls, and the one exporter counted them all.
+    # Both worker processes made calls, and the one exporter counted them all, from files in
+    # the node's private directory.
     assert len(db.worker_pids) == 2
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert any(directory.glob("counter_*.db"))
     for text in (during.text, final.text):
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
     engine.dispose()

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import statistics
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ LABELLER = [sys.executable, "-m", "labeller.cli.__main__"]
 SAMPLE = 6
 WINDOWS = 40  # 2 s in 50 ms windows
 WEIGHTS = {"openai": 0.75, "anthropic": 0.25}
+#: Four copies of the frame number: the simulator counts ceil(characters / 4) text tokens, so
+#: each digit of `{frame}` adds exactly one prompt token.
+TEMPLATE = "Frame {frame}{frame}{frame}{frame} of {recording}: describe the motion please."
 
 
 def _config(workdir: Path) -> dict[str, object]:
@@ -41,6 +45,7 @@ def _config(workdir: Path) -> dict[str, object]:
     is slow, one call at a time, and wordy. Each falls back to the other (a pilot must not)."""
     return {
         "database_url": f"sqlite:///{workdir / 'labeller.db'}",
+        "prompt": TEMPLATE,
         "binning": {"window": "50ms"},
         "providers": [
             {"name": "openai", "kind": "openai", "model": "gpt-4o-mini", "weight": 0.75,
@@ -154,6 +159,8 @@ def test_pilot_captions_a_spread_sample_with_every_provider_and_reports_its_rows
             starts = [w.i_start for w in plan_windows(opened, settings.binning)]
         assert len(starts) == WINDOWS
         positions = [starts.index(i) for i in windows["openai"]]
+        # Each row knows its window's frame number in the full job (no window is skipped here).
+        assert all(f.full_index == starts.index(f.i_start) for f in frames)
         gaps = [b - a for a, b in itertools.pairwise(positions)]
         assert all(WINDOWS // SAMPLE <= g <= -(-WINDOWS // SAMPLE) for g in gaps), positions
         assert positions[0] < WINDOWS / SAMPLE and positions[-1] >= WINDOWS - WINDOWS / SAMPLE
@@ -183,6 +190,9 @@ def test_pilot_captions_a_spread_sample_with_every_provider_and_reports_its_rows
         assert full["cost_usd"] == pytest.approx(expected["cost"])
         assert full["minutes"] == pytest.approx(expected["minutes"])
 
+        _check_prompts_name_the_full_jobs_frame(frames, attempts)
+        _check_export_pairs_windows(tmp_path, job_id, frames)
+
         # Shown again later, for people: the same figures, from the same rows.
         again = _labeller(tmp_path, "pilot-report", job_id)
         assert again.returncode == 0, again.stderr
@@ -203,6 +213,39 @@ def test_pilot_captions_a_spread_sample_with_every_provider_and_reports_its_rows
         assert scaled["providers"] == shown["providers"]
     finally:
         engine.dispose()
+
+
+def _check_prompts_name_the_full_jobs_frame(frames: Sequence[Any], attempts: Sequence[Any]) -> None:
+    """Both providers were asked about the same frame number for the same window: the full
+    job's, not the pilot row's index (2k for one provider, 2k+1 for the other).
+
+    The simulator's prompt tokens are the text's ceil(characters / 4) plus the image's; every
+    image of a provider costs it the same, so once the text the window's frame number makes is
+    taken off, what is left must be one figure per provider.
+    """
+    window_of = {f.index: f.full_index for f in frames}
+    image_tokens: dict[str, set[int]] = defaultdict(set)
+    for a in attempts:
+        if a.status == "ok":
+            text = TEMPLATE.format(frame=window_of[a.frame_index], recording="rec.h5")
+            image_tokens[a.provider].add(a.prompt_tokens - math.ceil(len(text) / 4))
+    assert {name: len(left) for name, left in image_tokens.items()} == {"openai": 1, "anthropic": 1}
+    # ...which numbering by pilot row would have broken: the windows' numbers have one digit
+    # and two, the rows' numbers of the same windows do not line up with them.
+    digits = {f.full_index: len(str(f.full_index)) for f in frames}
+    assert set(digits.values()) == {1, 2}
+    assert any(len(str(f.index)) != digits[f.full_index] for f in frames)
+
+
+def _check_export_pairs_windows(workdir: Path, job_id: str, frames: Sequence[Any]) -> None:
+    """`labeller export` of a pilot adds `window`, the full job's frame number of each row."""
+    export = _labeller(workdir, "export", job_id, "-o", "pilot.jsonl")
+    assert export.returncode == 0, export.stdout + export.stderr
+    rows = [json.loads(line) for line in (workdir / "pilot.jsonl").read_text().splitlines()]
+    assert {(r["frame"], r["window"], r["provider"]) for r in rows} == {
+        (f.index, f.full_index, f.provider) for f in frames
+    }
+    assert list(rows[0])[:3] == ["job_id", "frame", "window"]
 
 
 def test_pilot_refuses_detach_and_json_without_pilot(

@@ -34,6 +34,7 @@ LAYERS = (
     "labeller.recordings",
     "labeller.store",
     "labeller.config",
+    "labeller.files",
     "labeller.errors",
 )
 #: Imports nothing of ours and may be imported by anyone.

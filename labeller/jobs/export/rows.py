@@ -20,6 +20,9 @@ from labeller.store import (
     FRAME_FIELDS,
     FrameState,
     Job,
+    JobKind,
+    full_indexes,
+    get_job,
     iter_attempt_batches,
     iter_frame_batches,
 )
@@ -133,6 +136,9 @@ _ATTEMPT_COLUMNS = {
 }
 #: The last two frame fields (state, error) only matter once failed frames are exported too.
 _FAILED_ONLY = 2
+#: A pilot's rows repeat each sampled window once per provider: `window`, after `frame`, is the
+#: frame number the full job gives that window (its prompts' `{frame}`), to match them up.
+_WINDOW = Column("window", _I)
 
 
 def exported_states(include_failed: bool) -> tuple[str, ...]:
@@ -149,11 +155,16 @@ def frame_table(
     batch_rows: int,
     on_rows: Callable[[int], None],
 ) -> Table:
-    """Done (and with `include_failed`, failed) frames in index order."""
+    """Done (and with `include_failed`, failed) frames in index order; a pilot's with `window`."""
     width = len(FRAME_FIELDS) - (0 if include_failed else _FAILED_ONLY)
     columns = tuple(_FRAME_COLUMNS[name] for name in FRAME_FIELDS[:width])
     batches = iter_frame_batches(engine, job_id, exported_states(include_failed), batch_rows)
     trimmed = ([row[:width] for row in batch] for batch in batches)
+    job = get_job(engine, job_id)
+    if job is not None and job.kind == JobKind.pilot.value:
+        windows = full_indexes(engine, job_id)
+        columns = (columns[0], _WINDOW, *columns[1:])
+        trimmed = ([(r[0], windows[r[0]], *r[1:]) for r in batch] for batch in trimmed)
     return Table("frames", {"job_id": job_id}, columns, _counted(trimmed, on_rows))
 
 

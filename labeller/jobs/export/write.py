@@ -2,8 +2,15 @@
 
 Formats: `.jsonl`, `.csv`, `.parquet`, `.h5` (or `.hdf5`). With `attempts`, the audit trail of
 every provider call goes to a sibling file `NAME.attempts.EXT` (`captions.attempts.csv` beside
-`captions.csv`), or to the `/attempts` group of the same `.h5` file. Each file is written as
-`NAME.part` and renamed into place only once complete, so a reader never sees half an export.
+`captions.csv`), or to the `/attempts` group of the same `.h5` file.
+
+Files are written whole or not at all (`labeller.files.staged`: a unique temporary file
+beside each, renamed over it once complete). Of a pair, the attempts file is renamed first
+and the captions file last, and a failed rename puts the renamed one back: a failure leaves
+the old pair, and a reader who sees the new captions file also finds its audit trail. Between
+the two renames a reader may see new attempts beside old captions of the same job, a superset
+of their calls. Two exports to one file at once each write their own temporary files; the
+last rename of each file wins.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from labeller.errors import UserError
+from labeller.files import staged
 from labeller.jobs.export.rows import ExportMeta, Table, attempt_table, exported_states, frame_table
 from labeller.jobs.export.to_csv import write_csv
 from labeller.jobs.export.to_hdf5 import write_hdf5
@@ -111,7 +119,6 @@ def export_job(
     meta = ExportMeta.of(job, include_failed=include_failed)
     sibling = attempts_path(out) if attempts else None
     targets = [out] if sibling is None else [out, sibling]
-    parts = _claim(targets)
     written = 0
 
     def advance(rows: int) -> None:
@@ -124,21 +131,18 @@ def export_job(
         engine, job_id, include_failed=include_failed, batch_rows=batch_rows, on_rows=advance
     )
     calls = attempt_table(engine, job_id, batch_rows=batch_rows, on_rows=advance)
-    try:
-        if fmt is ExportFormat.hdf5:
-            counts = write_hdf5(parts[0], [frames, calls] if attempts else [frames], meta)
-        else:
-            counts = [_write_one(fmt, parts[0], frames, meta)]
-            if sibling is not None:
-                counts.append(_write_one(fmt, parts[1], calls, meta))
-        # The attempts first: a captions file in place means its audit trail is too.
-        for part, target in reversed(list(zip(parts, targets, strict=True))):
-            part.replace(target)
-    except OSError as exc:
-        raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from exc
-    finally:
-        for part in parts:
-            part.unlink(missing_ok=True)
+    # Renamed in this order when the block ends: the attempts first, the captions last.
+    with staged(targets[::-1]) as temps:
+        parts = temps[::-1]
+        try:
+            if fmt is ExportFormat.hdf5:
+                counts = write_hdf5(parts[0], [frames, calls] if attempts else [frames], meta)
+            else:
+                counts = [_write_one(fmt, parts[0], frames, meta)]
+                if sibling is not None:
+                    counts.append(_write_one(fmt, parts[1], calls, meta))
+        except OSError as exc:
+            raise UserError(f"{out}: cannot write: {exc.strerror or exc}") from exc
     return ExportResult(counts[0], counts[1] if attempts else 0, tuple(targets))
 
 
@@ -155,25 +159,3 @@ def _write_one(fmt: ExportFormat, path: Path, table: Table, meta: ExportMeta) ->
     if fmt is ExportFormat.csv:
         return write_csv(path, table)
     return write_parquet(path, table, meta)
-
-
-def _claim(targets: list[Path]) -> list[Path]:
-    """The temporary files the targets are written as, created now so a bad path fails at once."""
-    parts: list[Path] = []
-    try:
-        for target in targets:
-            if target.is_dir():
-                raise UserError(f"{target}: is a directory; name a file to export to")
-            if not target.parent.is_dir():
-                raise UserError(f"{target}: folder {target.parent} does not exist")
-            part = target.with_name(target.name + ".part")
-            try:
-                part.open("wb").close()
-            except OSError as exc:
-                raise UserError(f"{target}: cannot write: {exc.strerror or exc}") from exc
-            parts.append(part)
-    except UserError:
-        for part in parts:
-            part.unlink(missing_ok=True)
-        raise
-    return parts

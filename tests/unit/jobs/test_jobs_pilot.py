@@ -7,9 +7,9 @@ import itertools
 import pytest
 
 from labeller.config import ProviderSettings
+from labeller.jobs import percentiles, spread
 from labeller.jobs.estimate import frames_per_min
 from labeller.jobs.pilot import jaccard, words
-from labeller.jobs.pilot_plan import spread
 
 
 @pytest.mark.parametrize(("population", "sample"), [(40, 6), (1000, 7), (10, 10), (3, 1)])
@@ -24,9 +24,18 @@ def test_spread_picks_distinct_evenly_spaced_positions(population: int, sample: 
     assert picked[0] < step and picked[-1] >= population - step  # both ends are covered
 
 
-def test_spread_takes_everything_when_asked_for_more() -> None:
+def test_spread_takes_the_middle_of_each_part_and_everything_when_asked_for_more() -> None:
+    assert spread(100, 5) == [10, 30, 50, 70, 90]
+    assert spread(3, 1) == [1]
     assert spread(5, 6) == [0, 1, 2, 3, 4]
     assert spread(0, 3) == []
+
+
+def test_percentiles_interpolate_linearly_and_are_empty_without_values() -> None:
+    assert percentiles([10.0, 20.0, 30.0, 40.0, 50.0], (0, 50, 90, 100)) == pytest.approx(
+        {0: 10.0, 50: 30.0, 90: 46.0, 100: 50.0}
+    )
+    assert percentiles([], (50,)) == {}
 
 
 def test_words_and_jaccard() -> None:

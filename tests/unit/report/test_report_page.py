@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from labeller.config import JobSpec, Settings
-from labeller.report import build_gallery, collect, render_page, spread
+from labeller.report import build_gallery, collect, render_page
 from labeller.store import Frame, Job, get_job, make_engine, upgrade
 
 
@@ -64,9 +64,3 @@ def test_a_job_without_a_finished_frame_renders(tmp_path: Path) -> None:
     assert "no successful call yet" in html
     assert '<span class="id">j1</span>' in html and 'data-state="running"' in html
     engine.dispose()
-
-
-def test_spread_picks_evenly_from_first_to_last() -> None:
-    assert spread(list(range(100)), 5) == [0, 25, 50, 74, 99]
-    assert spread([3, 4], 12) == [3, 4]
-    assert spread([7, 8, 9], 1) == [7]

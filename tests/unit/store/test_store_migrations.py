@@ -1,4 +1,4 @@
-"""Migrations 0002-0005 on a database that already holds 0001 data, on SQLite and PostgreSQL."""
+"""Migrations 0002-0006 on a database that already holds 0001 data, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -25,7 +25,12 @@ FRAME_COLUMNS = {
     "cached_from_frame",
 }
 JOB_COLUMNS = {"kind", "full_frames", "full_skipped"}
-FRAME_INDEXES = {"ix_frames_image_hash", *(f"ix_frames_job_phash_b{band}" for band in range(4))}
+FRAME_INDEXES = {
+    "ix_frames_image_hash",
+    "ix_frames_job_finished",
+    *(f"ix_frames_job_phash_b{band}" for band in range(4)),
+}
+ATTEMPT_INDEXES = {"ix_attempts_job_started"}
 
 
 @pytest.fixture
@@ -103,10 +108,11 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_nullable_columns(old_engine: 
 
     upgrade(old_engine)
 
-    assert revision(old_engine) == "0005"
+    assert revision(old_engine) == "0006"
     assert FRAME_COLUMNS | {"thumb"} <= columns(old_engine, "frames")
     assert {"prompt_hash", "paused_reason"} | JOB_COLUMNS <= columns(old_engine, "jobs")
     assert FRAME_INDEXES <= indexes(old_engine, "frames")
+    assert ATTEMPT_INDEXES <= indexes(old_engine, "attempts")
     with old_engine.connect() as conn:
         frames = conn.execute(
             text(
@@ -152,8 +158,9 @@ def test_downgrade_to_0001_and_up_again(old_engine: Engine) -> None:
     assert not (FRAME_COLUMNS | {"thumb"}) & columns(old_engine, "frames")
     assert not ({"prompt_hash", "paused_reason"} | JOB_COLUMNS) & columns(old_engine, "jobs")
     assert not FRAME_INDEXES & indexes(old_engine, "frames")
+    assert not ATTEMPT_INDEXES & indexes(old_engine, "attempts")
     assert "ix_frames_job_state" in indexes(old_engine, "frames")
     with old_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM frames")).scalar_one() == 2
     upgrade(old_engine)
-    assert revision(old_engine) == "0005"
+    assert revision(old_engine) == "0006"
