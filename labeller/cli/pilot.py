@@ -93,7 +93,8 @@ def _agreement_table(report: PilotReport) -> Table:
 def _closing(report: PilotReport) -> str:
     head = (
         f"pilot {report.job_id} ({report.state}): {report.sample:,} frames x "
-        f"{len(report.providers)} providers, {report.cost_usd:.4f} USD spent"
+        f"{len(report.providers)} provider{'s' if len(report.providers) != 1 else ''}, "
+        f"{report.cost_usd:.4f} USD spent"
     )
     if report.simulated:
         head += " (simulated: captions are synthetic, costs at list prices)"

@@ -20,10 +20,10 @@ from typing import Any
 from labeller.config import CacheSettings, ProviderSettings, Settings
 from labeller.errors import RecordingError
 from labeller.frames import Window, plan_windows
-from labeller.jobs.plan import new_job
+from labeller.jobs.plan import frame_row, new_job
 from labeller.jobs.sampling import spread
 from labeller.recordings import Recording
-from labeller.store import FrameState, JobKind, Store
+from labeller.store import JobKind, Store
 
 __all__ = ["PilotPlan", "create_pilot", "pilot_settings"]
 
@@ -67,21 +67,8 @@ def _pilot_rows(
             continue
         if position == next_position:
             for p, provider in enumerate(providers):
-                yield {
-                    "index": sampled * len(providers) + p,
-                    "full_index": window.index,
-                    "t_start_us": window.t_start_us,
-                    "t_end_us": window.t_end_us,
-                    "i_start": window.i_start,
-                    "i_end": window.i_end,
-                    "state": FrameState.pending.value,
-                    "provider": provider,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "cost_usd": 0.0,
-                    "attempts": 0,
-                    "error": None,
-                }
+                index = sampled * len(providers) + p
+                yield frame_row(window, index=index, provider=provider, full_index=window.index)
             sampled += 1
             next_position = next(wanted, None)
         position += 1

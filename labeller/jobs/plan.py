@@ -19,7 +19,7 @@ from labeller.recordings import Recording
 from labeller.routing import Router
 from labeller.store import FrameState, Job, JobState, Store
 
-__all__ = ["create_job", "new_job"]
+__all__ = ["create_job", "frame_row", "new_job"]
 
 
 def _frame_rows(
@@ -33,20 +33,40 @@ def _frame_rows(
         if progress is not None:
             progress(window)
         skipped = window.event_count < min_events
-        yield {
-            "index": window.index,
-            "t_start_us": window.t_start_us,
-            "t_end_us": window.t_end_us,
-            "i_start": window.i_start,
-            "i_end": window.i_end,
-            "state": FrameState.skipped.value if skipped else FrameState.pending.value,
-            "provider": router.first(job_id, window.index),
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "cost_usd": 0.0,
-            "attempts": 0,
-            "error": f"fewer than {min_events} events" if skipped else None,
-        }
+        yield frame_row(
+            window,
+            index=window.index,
+            provider=router.first(job_id, window.index),
+            skipped_because=f"fewer than {min_events} events" if skipped else None,
+        )
+
+
+def frame_row(
+    window: Window,
+    *,
+    index: int,
+    provider: str,
+    full_index: int | None = None,
+    skipped_because: str | None = None,
+) -> dict[str, Any]:
+    """A new frame as `Store.create_job` writes it: the window's span routed to `provider`,
+    nothing spent yet; pending, or skipped with `skipped_because` as its error. Full jobs and
+    pilots plan their frames through it; a pilot's `full_index` is the full job's number."""
+    return {
+        "index": index,
+        "full_index": full_index,
+        "t_start_us": window.t_start_us,
+        "t_end_us": window.t_end_us,
+        "i_start": window.i_start,
+        "i_end": window.i_end,
+        "state": FrameState.pending.value if skipped_because is None else FrameState.skipped.value,
+        "provider": provider,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "attempts": 0,
+        "error": skipped_because,
+    }
 
 
 def create_job(

@@ -1,7 +1,8 @@
 """The rows an export writes, streamed in batches so a million-frame job stays small in memory.
 
 Each query returns plain tuples in the order of its `*_FIELDS` constant, frames by index and
-attempts by (frame, attempt number): the export writers know nothing of SQL.
+attempts by (frame, started_at, id), the order the calls were made: the export writers know
+nothing of SQL.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from labeller.store._errors import translated
 from labeller.store.models import Attempt, AttemptStatus, Frame, FrameState, Job
+from labeller.store.queries import FrameCounts, counts_by_job, spend_by_job
 
 __all__ = [
     "FrameDetail",
@@ -31,7 +32,7 @@ MAX_FRAME_INDEX = 2**31 - 1
 
 
 @dataclass(frozen=True)
-class JobListing:
+class JobListing(FrameCounts):
     """One line of `labeller jobs`."""
 
     job_id: str
@@ -47,14 +48,6 @@ class JobListing:
     #: Every attempt's cost (USD), failed calls included, as `job_spend` counts it.
     cost_usd: float
 
-    @property
-    def done(self) -> int:
-        return self.counts.get(FrameState.done.value, 0)
-
-    @property
-    def failed(self) -> int:
-        return self.counts.get(FrameState.failed.value, 0)
-
 
 def list_jobs(engine: Engine, *, limit: int, state: str | None = None) -> list[JobListing]:
     """The newest `limit` jobs (in `state`, if given), newest first, with counts and spend."""
@@ -64,21 +57,8 @@ def list_jobs(engine: Engine, *, limit: int, state: str | None = None) -> list[J
             query = query.where(Job.state == state)
         jobs = list(session.scalars(query))
         ids = [job.id for job in jobs]
-        counts: dict[str, dict[str, int]] = {job_id: {} for job_id in ids}
-        spend: dict[str, float] = {}
-        if ids:
-            for job_id, frame_state, n in session.execute(
-                select(Frame.job_id, Frame.state, func.count())
-                .where(Frame.job_id.in_(ids))
-                .group_by(Frame.job_id, Frame.state)
-            ):
-                counts[job_id][frame_state] = int(n)
-            for job_id, cost in session.execute(
-                select(Attempt.job_id, func.sum(Attempt.cost_usd))
-                .where(Attempt.job_id.in_(ids))
-                .group_by(Attempt.job_id)
-            ):
-                spend[job_id] = float(cost or 0.0)
+        conn = session.connection()
+        counts, spent = counts_by_job(conn, ids), spend_by_job(conn, ids)
     return [
         JobListing(
             job.id,
@@ -90,7 +70,7 @@ def list_jobs(engine: Engine, *, limit: int, state: str | None = None) -> list[J
             job.finished_at,
             job.frame_count,
             counts[job.id],
-            spend.get(job.id, 0.0),
+            spent[job.id],
         )
         for job in jobs
     ]

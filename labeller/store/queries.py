@@ -5,21 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from labeller.store._errors import translated
 from labeller.store.models import Attempt, AttemptStatus, Frame, FrameState, Job
 
 __all__ = [
+    "FrameCounts",
     "FrameRow",
     "failure_reasons",
     "JobSummary",
     "ProviderStats",
+    "counts_by_job",
     "frames_in_states",
     "get_job",
     "iter_done_frames",
     "job_spend",
+    "spend_by_job",
     "stale_frames",
     "summarise",
 ]
@@ -48,8 +51,30 @@ class ProviderStats:
     cost_usd: float = 0.0
 
 
+class FrameCounts:
+    """A job's frames by state (`counts`, states never seen absent), read by name."""
+
+    counts: dict[str, int]
+
+    @property
+    def done(self) -> int:
+        return self.counts.get(FrameState.done.value, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(FrameState.failed.value, 0)
+
+    @property
+    def skipped(self) -> int:
+        return self.counts.get(FrameState.skipped.value, 0)
+
+    @property
+    def cancelled(self) -> int:
+        return self.counts.get(FrameState.cancelled.value, 0)
+
+
 @dataclass
-class JobSummary:
+class JobSummary(FrameCounts):
     job_id: str
     state: str
     frame_count: int
@@ -65,24 +90,8 @@ class JobSummary:
     cached: int = 0
 
     @property
-    def done(self) -> int:
-        return self.counts.get(FrameState.done.value, 0)
-
-    @property
-    def failed(self) -> int:
-        return self.counts.get(FrameState.failed.value, 0)
-
-    @property
-    def skipped(self) -> int:
-        return self.counts.get(FrameState.skipped.value, 0)
-
-    @property
     def finished(self) -> int:
         return self.done + self.failed + self.skipped + self.cancelled
-
-    @property
-    def cancelled(self) -> int:
-        return self.counts.get(FrameState.cancelled.value, 0)
 
     @property
     def succeeded(self) -> bool:
@@ -106,10 +115,7 @@ def summarise(engine: Engine, job: Job) -> JobSummary:
         job.id, job.state, job.frame_count, job.simulated, job.created_at, job.finished_at
     )
     with translated("summarising a job"), engine.connect() as conn:
-        for state, count in conn.execute(
-            select(Frame.state, func.count()).where(Frame.job_id == job.id).group_by(Frame.state)
-        ):
-            summary.counts[state] = int(count)
+        summary.counts = counts_by_job(conn, [job.id])[job.id]
         first, last, cached = conn.execute(
             select(
                 func.min(Frame.finished_at),
@@ -153,10 +159,33 @@ def job_spend(engine: Engine, job_id: str) -> float:
     or malformed reply may still have been billed. Cache hits make no attempt and cost nothing.
     """
     with translated("reading a job's spend"), engine.connect() as conn:
-        spent = conn.execute(
-            select(func.coalesce(func.sum(Attempt.cost_usd), 0.0)).where(Attempt.job_id == job_id)
-        ).scalar_one()
-    return float(spent)
+        return spend_by_job(conn, [job_id])[job_id]
+
+
+def counts_by_job(conn: Connection, job_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Each job's frames by state, in one grouped query; a job without frames maps to {}."""
+    counts: dict[str, dict[str, int]] = {job_id: {} for job_id in job_ids}
+    if job_ids:
+        for job_id, state, n in conn.execute(
+            select(Frame.job_id, Frame.state, func.count())
+            .where(Frame.job_id.in_(job_ids))
+            .group_by(Frame.job_id, Frame.state)
+        ):
+            counts[job_id][state] = int(n)
+    return counts
+
+
+def spend_by_job(conn: Connection, job_ids: Sequence[str]) -> dict[str, float]:
+    """Each job's spend (USD) as `job_spend` counts it, in one grouped query; 0.0 for none."""
+    spent = dict.fromkeys(job_ids, 0.0)
+    if job_ids:
+        for job_id, cost in conn.execute(
+            select(Attempt.job_id, func.sum(Attempt.cost_usd))
+            .where(Attempt.job_id.in_(job_ids))
+            .group_by(Attempt.job_id)
+        ):
+            spent[job_id] = float(cost or 0.0)
+    return spent
 
 
 def failure_reasons(engine: Engine, job_id: str, limit: int = 5) -> list[tuple[str, int]]:

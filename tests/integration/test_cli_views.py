@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from PIL import Image
-from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, func, select, update
 
 from labeller.cli._frame_view import write_pseudo_frame
 from labeller.config import JobSpec, load_settings
@@ -61,6 +61,14 @@ def _utc(epoch_s: float | None, shape: str) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime(shape)
 
 
+def state_counts(conn: Connection, job_id: str) -> dict[str, int]:
+    """The job's frames by state, counted here from the table."""
+    rows = conn.execute(
+        select(Frame.state, func.count()).where(Frame.job_id == job_id).group_by(Frame.state)
+    )
+    return {state: int(n) for state, n in rows}
+
+
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
@@ -73,13 +81,7 @@ def test_jobs_lists_the_job_with_its_progress_and_spend(
     finished_job: FinishedJob, job_db: Engine
 ) -> None:
     with job_db.connect() as conn:
-        counts = dict(
-            conn.execute(
-                select(Frame.state, func.count())
-                .where(Frame.job_id == finished_job.job_id)
-                .group_by(Frame.state)
-            ).all()
-        )
+        counts = state_counts(conn, finished_job.job_id)
         spend = conn.scalar(
             select(func.sum(Attempt.cost_usd)).where(Attempt.job_id == finished_job.job_id)
         )
@@ -304,13 +306,7 @@ def test_status_watch_of_an_ended_job_reads_once_without_its_gone_redis(
     [line] = watched.stdout.splitlines()  # one reading: the job had already ended
     reading = json.loads(line)
     with job_db.connect() as conn:
-        counts = dict(
-            conn.execute(
-                select(Frame.state, func.count())
-                .where(Frame.job_id == finished_job.job_id)
-                .group_by(Frame.state)
-            ).all()
-        )
+        counts = state_counts(conn, finished_job.job_id)
     assert reading["state"] == "done" and reading["counts"] == counts
     assert set(reading["providers"]) == {"openai", "anthropic"}
     assert all(p["limiter"] is None for p in reading["providers"].values())

@@ -20,7 +20,7 @@ import h5py  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 import yaml
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, RowMapping, create_engine, select
 
 from labeller.errors import UserError
 from labeller.jobs import export_job, export_rows
@@ -55,51 +55,31 @@ def finished_engine(finished_job: FinishedJob) -> Iterator[Engine]:
 
 
 def db_frames(engine: Engine, job_id: str, states: tuple[str, ...]) -> list[Record]:
-    """The frames an export must hold, straight from the table, with the state and error."""
+    """The frames an export must hold, with the state and error: the table's rows as stored,
+    put in the documented order (frame index) here rather than by the query."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(
-                Frame.index,
-                Frame.t_start_us,
-                Frame.t_end_us,
-                Frame.provider,
-                Frame.model,
-                Frame.caption,
-                Frame.state,
-                Frame.error,
-            )  # fmt: skip
-            .where(Frame.job_id == job_id, Frame.state.in_(states))
-            .order_by(Frame.index)
-        )
-        return [
-            {"job_id": job_id, **dict(zip((*FRAME_KEYS, *FAILED_KEYS), row, strict=True))}
-            for row in rows
-        ]
+            select(Frame.__table__).where(Frame.job_id == job_id, Frame.state.in_(states))
+        ).mappings()
+        ordered = sorted(rows, key=lambda row: row["index"])
+    return [as_record(job_id, row, (*FRAME_KEYS, *FAILED_KEYS), frame="index") for row in ordered]
 
 
 def db_attempts(engine: Engine, job_id: str) -> list[Record]:
+    """Every call of the job as stored, in the documented order: frame, start time, then id
+    (the order the calls were written) where two started at once."""
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                Attempt.frame_index,
-                Attempt.number,
-                Attempt.started_at,
-                Attempt.provider,
-                Attempt.key_alias,
-                Attempt.model,
-                Attempt.status,
-                Attempt.http_status,
-                Attempt.latency_ms,
-                Attempt.prompt_tokens,
-                Attempt.completion_tokens,
-                Attempt.cost_usd,
-                Attempt.error,
-                Attempt.worker,
-            )  # fmt: skip
-            .where(Attempt.job_id == job_id)
-            .order_by(Attempt.frame_index, Attempt.started_at, Attempt.id)
-        )
-        return [{"job_id": job_id, **dict(zip(ATTEMPT_KEYS, row, strict=True))} for row in rows]
+        rows = conn.execute(select(Attempt.__table__).where(Attempt.job_id == job_id)).mappings()
+        ordered = sorted(rows, key=lambda row: (row["frame_index"], row["started_at"], row["id"]))
+    return [
+        as_record(job_id, row, ATTEMPT_KEYS, frame="frame_index", attempt="number")
+        for row in ordered
+    ]
+
+
+def as_record(job_id: str, row: RowMapping, keys: tuple[str, ...], **columns: str) -> Record:
+    """A table row under the export's field names; `columns` names those whose column differs."""
+    return {"job_id": job_id, **{key: row[columns.get(key, key)] for key in keys}}
 
 
 def only(records: list[Record], keys: tuple[str, ...]) -> list[Record]:

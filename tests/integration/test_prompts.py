@@ -29,7 +29,17 @@ from labeller.pipeline import FrameMessage, OutcomeKind, Pipeline
 from labeller.recordings import open_recording, write_sample
 from labeller.routing import Limiter, RedisBackend
 from labeller.simulator import SimulatorConfig, SimulatorServer
-from labeller.store import Attempt, AttemptStatus, Frame, Job, Store, make_engine, upgrade
+from labeller.store import (
+    Attempt,
+    AttemptStatus,
+    Frame,
+    FrameState,
+    Job,
+    Store,
+    frames_in_states,
+    make_engine,
+    upgrade,
+)
 
 LABELLER = [sys.executable, "-m", "labeller.cli.__main__"]
 OPENAI_KEY = "sk-test-" + "0" * 24
@@ -250,21 +260,12 @@ def label_job(
         )
         with open_recording(path) as opened:
             job_id = create_job(store, settings, opened, simulated=False)
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    Frame.index,
-                    Frame.i_start,
-                    Frame.i_end,
-                    Frame.t_start_us,
-                    Frame.t_end_us,
-                    Frame.provider,
-                )
-                .where(Frame.job_id == job_id)
-                .order_by(Frame.index)
-            ).all()
-        for row in rows:
-            outcome = pipeline.label(FrameMessage(job_id, *row))
+        # The frames the publisher would send, through the store's own query for it.
+        for r in frames_in_states(engine, job_id, [FrameState.pending.value]):
+            message = FrameMessage(
+                job_id, r.index, r.i_start, r.i_end, r.t_start_us, r.t_end_us, r.provider
+            )
+            outcome = pipeline.label(message)
             assert outcome.kind in (OutcomeKind.done, OutcomeKind.cached), outcome
         with engine.connect() as conn:
             done = conn.execute(

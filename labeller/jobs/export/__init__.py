@@ -2,6 +2,7 @@
 
 `rows` defines the tables every format shares and streams them from the store in batches;
 one `to_*` module per format writes them; `write` picks the format and replaces files atomically.
+`__all__` here is the package's contract: `write` keeps no second list of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from labeller.jobs.export.write import (
     EXPORT_SUFFIXES,
     ExportFormat,
     ExportResult,
-    attempts_path,
     export_format,
     export_job,
     export_jsonl,
@@ -21,7 +21,6 @@ __all__ = [
     "EXPORT_SUFFIXES",
     "ExportFormat",
     "ExportResult",
-    "attempts_path",
     "export_format",
     "export_job",
     "export_jsonl",

@@ -31,17 +31,6 @@ from labeller.jobs.export.to_jsonl import write_jsonl
 from labeller.jobs.export.to_parquet import write_parquet
 from labeller.store import count_attempts, count_frames, get_job
 
-__all__ = [
-    "EXPORT_SUFFIXES",
-    "ExportFormat",
-    "ExportResult",
-    "attempts_path",
-    "export_format",
-    "export_job",
-    "export_jsonl",
-    "export_rows",
-]
-
 #: Rows fetched and written at a time: a few MB of captions, and one Parquet row group.
 BATCH_ROWS = 20_000
 
@@ -83,7 +72,7 @@ def export_format(out: Path) -> ExportFormat:
     return found
 
 
-def attempts_path(out: Path) -> Path | None:
+def _attempts_path(out: Path) -> Path | None:
     """Where `attempts` puts the audit trail: a sibling file, or None for HDF5 (a group)."""
     if export_format(out) is ExportFormat.hdf5:
         return None
@@ -117,7 +106,7 @@ def export_job(
     if job is None:
         raise UserError(f"job {job_id}: no such job in the database")
     meta = ExportMeta.of(job, include_failed=include_failed)
-    sibling = attempts_path(out) if attempts else None
+    sibling = _attempts_path(out) if attempts else None
     targets = [out] if sibling is None else [out, sibling]
     written = 0
 

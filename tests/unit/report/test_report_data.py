@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert
 
-from labeller.config import JobSpec, Settings
 from labeller.report import build_gallery, collect, render_page
-from labeller.store import Attempt, FailureGroup, Frame, Job, get_job, make_engine, upgrade
+from labeller.store import Attempt, FailureGroup, Frame, get_job, make_engine, upgrade
+from tests.unit.report.conftest import AddJob
 
 T0 = 1_700_000_000.0
+PROVIDERS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 
 
 def _attempt(frame: int, provider: str, status: str, latency_ms: float, at: float) -> Any:
@@ -35,43 +35,19 @@ def _attempt(frame: int, provider: str, status: str, latency_ms: float, at: floa
 
 
 @pytest.fixture
-def engine(database_url: str, tmp_path: Path) -> Iterator[Engine]:
+def engine(database_url: str, add_job: AddJob) -> Iterator[Engine]:
     """Four frames: 0 done by openai; 1 done by anthropic after openai's 429 (a fallback);
     2 failed on anthropic; 3 still pending."""
     engine = make_engine(database_url)
     upgrade(engine)
-    spec = JobSpec.from_settings(
-        Settings.model_validate(
-            {
-                "providers": [
-                    {"name": "openai", "kind": "openai", "model": "gpt-4o-mini"},
-                    {"name": "anthropic", "kind": "anthropic", "model": "claude-haiku-4-5"},
-                ]
-            }
-        ),
-        recording=str(tmp_path / "gone.h5"),
-        simulated=True,
-    )
     frames = [
         ("done", "openai", 2.0, None, "a cat"),
         ("done", "anthropic", 3.0, None, "a dog"),
         ("failed", "anthropic", 4.0, "boom", None),
         ("pending", "openai", None, None, None),
     ]
+    add_job(engine, PROVIDERS, frame_count=4, created_at=T0)
     with engine.begin() as conn:
-        conn.execute(
-            insert(Job),
-            [
-                {
-                    "id": "j1",
-                    "recording": spec.recording,
-                    "spec": spec.model_dump_json(),
-                    "state": "running",
-                    "frame_count": 4,
-                    "created_at": T0,
-                }
-            ],
-        )
         conn.execute(
             insert(Frame),
             [

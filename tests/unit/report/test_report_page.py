@@ -7,36 +7,17 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from labeller.config import JobSpec, Settings
 from labeller.report import build_gallery, collect, render_page
-from labeller.store import Frame, Job, get_job, make_engine, upgrade
+from labeller.store import Frame, get_job, make_engine, upgrade
+from tests.unit.report.conftest import AddJob
 
 
-def test_a_job_without_a_finished_frame_renders(tmp_path: Path) -> None:
+def test_a_job_without_a_finished_frame_renders(tmp_path: Path, add_job: AddJob) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'labeller.db'}")
     upgrade(engine)
-    spec = JobSpec.from_settings(
-        Settings.model_validate(
-            {"providers": [{"name": "openai", "kind": "openai", "model": "gpt-4o-mini"}]}
-        ),
-        recording=str(tmp_path / "rec.h5"),
-        simulated=True,
-    )
     now = time.time()
+    add_job(engine, {"openai": "gpt-4o-mini"}, frame_count=3, created_at=now - 5)
     with engine.begin() as conn:
-        conn.execute(
-            insert(Job),
-            [
-                {
-                    "id": "j1",
-                    "recording": spec.recording,
-                    "spec": spec.model_dump_json(),
-                    "state": "running",
-                    "frame_count": 3,
-                    "created_at": now - 5,
-                }
-            ],
-        )
         conn.execute(
             insert(Frame),
             [
