@@ -36,6 +36,13 @@ WaitUntil = Callable[..., None]
 RECEIVED = re.compile(r"Task label_frame\[([0-9a-f-]{36})\] received")
 #: ... and for one whose task ended, whatever its outcome.
 ENDED = re.compile(r"Task label_frame\[([0-9a-f-]{36})\] (?:succeeded|failed|retry)")
+#: The jobs below test the broker, not the database (every other job test runs on both): one
+#: database each, PostgreSQL where the suite has one, as in production beside RabbitMQ.
+ONE_DATABASE = pytest.mark.parametrize(
+    "database_url",
+    ["postgresql" if os.environ.get("LABELLER_TEST_DATABASE_URL") else "sqlite"],
+    indirect=True,
+)
 
 
 @pytest.fixture
@@ -95,6 +102,9 @@ class Job:
                     "model": f"sim-model-{n}",
                     "api_key_env": None,
                     "weight": 1.0,
+                    # A call takes ~150 ms; a short timeout keeps a renewed lease (timeout + 5 s)
+                    # short too, so a killed worker's frames come back in seconds, not a minute.
+                    "timeout_s": 5.0,
                     "fallback": [other for other in providers if other != name],
                 }
                 for n, name in enumerate(providers)
@@ -209,6 +219,7 @@ def _task_ids(log: Path, pattern: re.Pattern[str]) -> set[str]:
     return set(pattern.findall(log.read_text(errors="replace"))) if log.exists() else set()
 
 
+@ONE_DATABASE
 def test_job_end_to_end_on_rabbitmq(
     tmp_path: Path, make_job: Callable[..., Job], wait_until: WaitUntil
 ) -> None:
@@ -222,6 +233,7 @@ def test_job_end_to_end_on_rabbitmq(
     job.assert_each_frame_done_once()
 
 
+@ONE_DATABASE
 def test_worker_killed_mid_job_is_redelivered_and_harmless(
     tmp_path: Path, make_job: Callable[..., Job], wait_until: WaitUntil
 ) -> None:
