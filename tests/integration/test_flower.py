@@ -102,49 +102,6 @@ def start_flower(
             process.wait(30)
 
 
-def test_flower_shows_label_frame_tasks_and_provider_queues(
-    tmp_path: Path,
-    start_flower: StartFlower,
-    flower_env: dict[str, str],
-    wait_until: Callable[..., None],
-) -> None:
-    flower = start_flower()
-    recording = tmp_path / "rec.h5"
-    write_sample(recording, duration_s=0.5, width=160, height=120, rate_hz=5e4, seed=8)
-    run = subprocess.run(
-        [*LABELLER, "run", str(recording), "--simulate", "--workers", "1", "--keep-partial"],
-        env=flower_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    job_id = run.stdout.strip().splitlines()[-1].removeprefix("job id: ").strip()
-
-    def tasks() -> dict[str, dict[str, object]]:
-        response = httpx.get(f"{flower}/api/tasks", auth=AUTH, timeout=10)
-        response.raise_for_status()
-        return dict(response.json())
-
-    wait_until(
-        lambda: sum(t.get("state") == "SUCCESS" for t in tasks().values()) == 10,
-        60,
-        "Flower to see all ten tasks succeed",
-    )
-    listed = list(tasks().values())
-    assert {t["name"] for t in listed} == {"label_frame"}
-    # Flower shows arguments as their repr: ids and numbers, readable at a glance.
-    kwargs = [ast.literal_eval(str(t["kwargs"])) for t in listed]
-    assert {k["job"] for k in kwargs} == {job_id}
-    assert sorted(k["frame"] for k in kwargs) == list(range(10))
-    # The provider, hence the queue, each frame went to (no task-sent events are published,
-    # so Flower learns of a task when a worker receives it).
-    assert {k["provider"] for k in kwargs} == {"openai"}
-
-    broker_page = httpx.get(f"{flower}/broker", auth=AUTH, timeout=10).text
-    assert "vlm.openai" in broker_page
-    assert httpx.get(f"{flower}/api/tasks", timeout=10).status_code == 401
-    for page in ("/api/tasks", "/api/workers", "/broker", "/tasks"):
-        assert OPENAI_KEY not in httpx.get(f"{flower}{page}", auth=AUTH, timeout=10).text
-
-
 # --- the pages, in headless Chromium, on a job that is still running -------------------------
 
 #: Tasks Flower keeps: fewer than the job has run when the pages are read.
@@ -229,6 +186,10 @@ def test_flower_pages_show_a_running_job(
         # Bounded history: Flower has heard of more tasks than it was told to keep.
         kept = httpx.get(f"{flower}/api/tasks", auth=AUTH, timeout=10).json()
         assert 0 < len(kept) <= HISTORY < received()
+        api_pages = {
+            page: httpx.get(f"{flower}{page}", auth=AUTH, timeout=10).text
+            for page in ("/api/tasks", "/api/workers", "/broker")
+        }
 
         with browser_page(credentials=AUTH, width=1600) as page:
             page.goto(f"{flower}/broker")
@@ -287,3 +248,11 @@ def test_flower_pages_show_a_running_job(
         assert state in {"RECEIVED", "STARTED", "SUCCESS"}
     assert clipped == 0
     assert OPENAI_KEY not in shown and ANTHROPIC_KEY not in shown
+    # The API gives the arguments the workers sent, as their repr: ids and numbers.
+    assert {t["name"] for t in kept.values()} == {"label_frame"}
+    for task in kept.values():
+        kwargs = ast.literal_eval(str(task["kwargs"]))
+        assert kwargs["job"] == job_id and kwargs["provider"] in PROVIDERS
+        assert 0 <= kwargs["frame"] < FRAMES
+    for text in api_pages.values():
+        assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
