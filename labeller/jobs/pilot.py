@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -22,14 +23,13 @@ from labeller.errors import UserError
 from labeller.jobs.estimate import ProviderEstimate, frames_per_min, mix_cost_usd, mix_minutes
 from labeller.jobs.sampling import percentiles
 from labeller.store import (
-    AttemptStatus,
     CaptionRow,
     FrameState,
     Job,
     JobKind,
     ProviderStats,
     get_job,
-    iter_attempt_facts,
+    ok_latencies,
     read_captions,
     summarise,
 )
@@ -154,21 +154,12 @@ class PilotReport:
         return None if mix is None else mix_minutes(self.full_sent, mix)
 
 
-def _ok_latencies(engine: Engine, job_id: str) -> dict[str, list[float]]:
-    """Latency (ms) of every successful call, per provider."""
-    found: dict[str, list[float]] = defaultdict(list)
-    for fact in iter_attempt_facts(engine, job_id):
-        if fact.status == AttemptStatus.ok.value:
-            found[fact.provider].append(fact.latency_ms)
-    return found
-
-
 def _provider(
     settings: ProviderSettings,
     share: float,
     frames: list[CaptionRow],
     calls: ProviderStats,
-    ok: list[float],
+    ok: Sequence[float],
 ) -> ProviderPilot:
     done = [f for f in frames if f.state == FrameState.done.value]
     n = len(done)
@@ -231,7 +222,7 @@ def pilot_report(engine: Engine, job_id: str) -> PilotReport:
     spec = JobSpec.model_validate_json(job.spec)
     frames = read_captions(engine, job_id)
     calls = summarise(engine, job).providers
-    latencies = _ok_latencies(engine, job_id)
+    latencies = ok_latencies(engine, job_id)
     total_weight = sum(p.weight for p in spec.providers)
     frames_of: dict[str, list[CaptionRow]] = defaultdict(list)
     for f in frames:
@@ -250,7 +241,7 @@ def pilot_report(engine: Engine, job_id: str) -> PilotReport:
                 p.weight / total_weight,
                 frames_of[p.name],
                 calls.get(p.name, ProviderStats()),
-                latencies.get(p.name, []),
+                latencies.get(p.name, ()),
             )
             for p in spec.providers
         ],

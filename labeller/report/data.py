@@ -16,17 +16,15 @@ from sqlalchemy import Engine
 from labeller.config import JobSpec
 from labeller.jobs import percentiles
 from labeller.store import (
-    AttemptStatus,
     FailureGroup,
     FrameState,
     Job,
     JobSummary,
     ProviderStats,
-    count_attempts,
     failure_groups,
     fallbacks_by_provider,
-    iter_attempt_facts,
     iter_frame_ends,
+    ok_latencies,
     summarise,
 )
 
@@ -170,21 +168,6 @@ def _read_frame_ends(
     return done, failed, last
 
 
-def _read_latencies(engine: Engine, job_id: str, tell: ProgressFn) -> dict[str, array[float]]:
-    """Latency (ms) of every successful call, per provider."""
-    total = count_attempts(engine, job_id)
-    latencies: dict[str, array[float]] = {}
-    seen = 0
-    for fact in iter_attempt_facts(engine, job_id):
-        if fact.status == AttemptStatus.ok.value:
-            latencies.setdefault(fact.provider, array("d")).append(fact.latency_ms)
-        seen += 1
-        if seen % _TICK == 0:
-            tell("Reading calls", seen, total)
-    tell("Reading calls", seen, total)
-    return latencies
-
-
 def _figures(
     name: str,
     model: str,
@@ -220,7 +203,8 @@ def collect(engine: Engine, job: Job, now: float, progress: ProgressFn | None = 
     # late duplicate) still falls inside the last bar.
     finish = max(job.finished_at if job.finished_at is not None else now, last)
     timeline = _timeline(done, failed, finish - job.created_at)
-    latencies = _read_latencies(engine, job.id, tell)
+    ok_calls = sum(stats.ok for stats in summary.providers.values())
+    latencies = ok_latencies(engine, job.id, lambda seen: tell("Reading calls", seen, ok_calls))
     fallbacks = fallbacks_by_provider(engine, job.id)
     models = {p.name: p.model for p in spec.providers}
     providers = [

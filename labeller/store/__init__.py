@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from labeller.store.activity import (
-    AttemptFact,
     FailureGroup,
     FrameEnd,
     SampleFrame,
@@ -12,8 +11,8 @@ from labeller.store.activity import (
     failure_groups,
     fallbacks_by_provider,
     first_frame_start_us,
-    iter_attempt_facts,
     iter_frame_ends,
+    ok_latencies,
     sample_frames,
 )
 from labeller.store.cache import (
@@ -74,7 +73,6 @@ __all__ = [
     "iter_attempt_batches",
     "iter_frame_batches",
     "Attempt",
-    "AttemptFact",
     "AttemptStatus",
     "Base",
     "CachedCaption",
@@ -103,9 +101,9 @@ __all__ = [
     "first_frame_start_us",
     "frames_in_states",
     "get_job",
-    "iter_attempt_facts",
     "iter_done_frames",
     "iter_frame_ends",
+    "ok_latencies",
     "job_spend",
     "FrameDetail",
     "JobListing",

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from labeller.store._errors import translated
+from labeller.store.activity import first_frame_start_us
 from labeller.store.models import Attempt, AttemptStatus, Frame, FrameState, Job
 from labeller.store.queries import FrameCounts, counts_by_job, spend_by_job
 
@@ -98,7 +99,6 @@ def frame_detail(engine: Engine, job_id: str, index: int) -> FrameDetail | None:
         frame = session.scalar(select(Frame).where(Frame.job_id == job_id, Frame.index == index))
         if frame is None:
             return None
-        origin = session.scalar(select(func.min(Frame.t_start_us)).where(Frame.job_id == job_id))
         attempts = list(
             session.scalars(
                 select(Attempt)
@@ -106,7 +106,8 @@ def frame_detail(engine: Engine, job_id: str, index: int) -> FrameDetail | None:
                 .order_by(Attempt.started_at, Attempt.number, Attempt.id)
             )
         )
-    return FrameDetail(frame, attempts, int(origin if origin is not None else frame.t_start_us))
+    origin = first_frame_start_us(engine, job_id)
+    return FrameDetail(frame, attempts, origin if origin is not None else frame.t_start_us)
 
 
 @dataclass
