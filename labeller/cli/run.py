@@ -131,8 +131,10 @@ def execute(
                 simulated=simulate,
                 progress=lambda window: advance_to(window.index + 1),
             )
+            # Noted at once, inside the progress bar: a SIGTERM while it closes must still
+            # name the job in its "continue with" hint.
+            note_job(plan.job_id)
         created.append(plan.job_id)
-        note_job(plan.job_id)
         console.print(_pilot_text(plan, sample, path))
         if simulate:
             console.print("[yellow]simulated providers: captions are synthetic[/]")
@@ -150,8 +152,8 @@ def execute(
                 simulated=simulate,
                 progress=lambda window: advance_to(window.index + 1),
             )
+            note_job(job_id)  # at once, as above
         created.append(job_id)
-        note_job(job_id)
         summary = read_summary(store, job_id)
         console.print(
             f"job [bold]{job_id}[/]: {summary.frame_count:,} frames ({_binning_text(settings)}) "
